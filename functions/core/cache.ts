@@ -1,0 +1,88 @@
+import { Redis } from 'ioredis'
+import type { Logger } from '@aws-lambda-powertools/logger'
+import type { Config } from './config.js'
+import { DependencyUnavailableError } from './errors.js'
+
+/**
+ * The content cache. Caching is best-effort: every Redis failure is logged and answered as a miss
+ * (or a skipped write), so an outage degrades reads to storage instead of failing them.
+ */
+export interface ContentCache {
+  get(fileId: string): Promise<Buffer | undefined>
+  set(fileId: string, content: Buffer): Promise<boolean>
+  /** Counts one hit against a fixed window; returns the seconds to wait when over the limit. */
+  rateLimit(key: string, limit: number, windowSeconds: number): Promise<{ allowed: boolean; retryAfterSeconds: number }>
+  ping(): Promise<void>
+}
+
+export const contentKey = (fileId: string): string => `file_content:${fileId}`
+
+export function createRedisClient(config: Config): Redis {
+  return new Redis(config.redisUrl, {
+    lazyConnect: true,
+    // Fail fast instead of queueing commands while Redis is away; callers treat that as a miss.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2_000,
+    commandTimeout: 2_000,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+    ...(config.redisTls ? { tls: {} } : {}),
+  })
+}
+
+export function createContentCache(redis: Redis, config: Config, logger: Logger): ContentCache {
+  const ready = async (): Promise<void> => {
+    if (redis.status === 'wait') await redis.connect()
+  }
+  const degrade = (operation: string, error: unknown): void => {
+    logger.warn('cache unavailable, continuing without it', { operation, error: String(error) })
+  }
+
+  return {
+    async get(fileId) {
+      try {
+        await ready()
+        return (await redis.getBuffer(contentKey(fileId))) ?? undefined
+      } catch (error) {
+        degrade('get', error)
+        return undefined
+      }
+    },
+
+    async set(fileId, content) {
+      if (content.length > config.cacheMaxBytes) return false
+      try {
+        await ready()
+        await redis.set(contentKey(fileId), content, 'EX', config.cacheTtlSeconds)
+        return true
+      } catch (error) {
+        degrade('set', error)
+        return false
+      }
+    },
+
+    async rateLimit(key, limit, windowSeconds) {
+      const window = Math.floor(Date.now() / 1000 / windowSeconds)
+      const redisKey = `rate:${key}:${window}`
+      try {
+        await ready()
+        const [[, count]] = (await redis.multi().incr(redisKey).expire(redisKey, windowSeconds + 1).exec()) as [[unknown, number]]
+        const retryAfterSeconds = (window + 1) * windowSeconds - Math.floor(Date.now() / 1000)
+        return { allowed: count <= limit, retryAfterSeconds: Math.max(1, retryAfterSeconds) }
+      } catch (error) {
+        // A limiter that fails closed would turn a cache outage into an API outage.
+        degrade('rateLimit', error)
+        return { allowed: true, retryAfterSeconds: 0 }
+      }
+    },
+
+    async ping() {
+      try {
+        await ready()
+        await redis.ping()
+      } catch (error) {
+        throw new DependencyUnavailableError('cache', { cause: error })
+      }
+    },
+  }
+}

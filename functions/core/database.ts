@@ -1,0 +1,54 @@
+import type { ColumnType, Insertable, Selectable } from 'kysely'
+
+/** The schema as TypeScript sees it. Migrations in ./migrations are the only DDL. */
+export interface Database {
+  files: FilesTable
+  outbox: OutboxTable
+}
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+// pg returns int8 as a string; sizes stay below 2^53 (5 GiB cap), so the adapter converts them.
+type NullableInt8 = ColumnType<string | null, number | bigint | string | null | undefined, number | bigint | string | null>
+
+export type FileStatus = 'PENDING' | 'UPLOADED' | 'SYNCING' | 'SYNCED' | 'FAILED' | 'EXPIRED'
+
+export interface FilesTable {
+  id: string
+  owner_id: string
+  external_id: string
+  filename: string
+  content_type: string
+  object_key: string
+  declared_size: NullableInt8
+  expected_sha256: string | null
+  file_size: NullableInt8
+  sha256: string | null
+  status: ColumnType<FileStatus, FileStatus | undefined, FileStatus>
+  error_code: string | null
+  error_message: string | null
+  sync_attempts: ColumnType<number, number | undefined, number>
+  upload_expires_at: Timestamp
+  created_at: Timestamp
+  updated_at: Timestamp
+  uploaded_at: NullableTimestamp
+  claimed_at: NullableTimestamp
+  synced_at: NullableTimestamp
+}
+
+export interface OutboxTable {
+  // bigserial: pg returns int8 as a string.
+  id: ColumnType<string, never, never>
+  file_id: string
+  event_type: string
+  payload: ColumnType<Record<string, unknown>, string, string>
+  created_at: Timestamp
+  attempts: ColumnType<number, number | undefined, number>
+  next_attempt_at: Timestamp
+  published_at: NullableTimestamp
+  last_error: string | null
+}
+
+export type FileRow = Selectable<FilesTable>
+export type NewFileRow = Insertable<FilesTable>
+export type OutboxRow = Selectable<OutboxTable>

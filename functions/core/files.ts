@@ -1,0 +1,84 @@
+import type { FileStatus } from './database.js'
+
+export type { FileStatus }
+
+/** The file lifecycle. Every transition is a guarded update from exactly one of these states. */
+export const TRANSITIONS: Readonly<Record<FileStatus, readonly FileStatus[]>> = {
+  PENDING: ['UPLOADED', 'EXPIRED', 'FAILED'],
+  UPLOADED: ['SYNCING', 'FAILED'],
+  // SYNCING -> SYNCING is a stale claim being retaken after its worker died; SYNCING -> UPLOADED is
+  // a worker releasing its claim after a transient error, so the redelivery can claim it at once.
+  SYNCING: ['SYNCED', 'FAILED', 'SYNCING', 'UPLOADED'],
+  SYNCED: [],
+  // Only retries-exhausted failures go back to work, when an operator redrives the DLQ.
+  FAILED: ['SYNCING'],
+  EXPIRED: [],
+}
+
+export function canTransition(from: FileStatus, to: FileStatus): boolean {
+  return TRANSITIONS[from].includes(to)
+}
+
+/** Statuses at which the object is known to be in storage. */
+export const CONFIRMED_STATUSES: readonly FileStatus[] = ['UPLOADED', 'SYNCING', 'SYNCED']
+
+export type FailureCode =
+  | 'UPLOAD_NOT_FOUND'
+  | 'SIZE_MISMATCH'
+  | 'CHECKSUM_MISMATCH'
+  | 'RETRIES_EXHAUSTED'
+  | 'UPLOAD_EXPIRED'
+
+/** A file as the domain and the API see it. */
+export interface FileRecord {
+  id: string
+  ownerId: string
+  externalId: string
+  filename: string
+  contentType: string
+  objectKey: string
+  declaredSize: number | null
+  expectedSha256: string | null
+  fileSize: number | null
+  sha256: string | null
+  status: FileStatus
+  error: { code: string; message: string } | null
+  syncAttempts: number
+  uploadExpiresAt: Date
+  createdAt: Date
+  updatedAt: Date
+  uploadedAt: Date | null
+  claimedAt: Date | null
+  syncedAt: Date | null
+}
+
+/** The `file` object of the HTTP contract (snake_case). */
+export interface FileView {
+  id: string
+  external_id: string
+  filename: string
+  content_type: string
+  file_size: number | null
+  status: FileStatus
+  sha256: string | null
+  error: { code: string; message: string } | null
+  created_at: string
+  uploaded_at: string | null
+  synced_at: string | null
+}
+
+export function toFileView(file: FileRecord): FileView {
+  return {
+    id: file.id,
+    external_id: file.externalId,
+    filename: file.filename,
+    content_type: file.contentType,
+    file_size: file.fileSize ?? file.declaredSize,
+    status: file.status,
+    sha256: file.sha256,
+    error: file.error,
+    created_at: file.createdAt.toISOString(),
+    uploaded_at: file.uploadedAt?.toISOString() ?? null,
+    synced_at: file.syncedAt?.toISOString() ?? null,
+  }
+}

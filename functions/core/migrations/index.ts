@@ -1,0 +1,11 @@
+import type { Migration, MigrationProvider } from 'kysely'
+import * as createFilesAndOutbox from './20261129190000_create_files_and_outbox.js'
+
+// Listed statically rather than read from disk so the migrate function works once bundled.
+const migrations: Record<string, Migration> = {
+  '20261129190000_create_files_and_outbox': createFilesAndOutbox,
+}
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => migrations,
+}

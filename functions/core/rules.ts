@@ -1,0 +1,132 @@
+import { createHash } from 'node:crypto'
+import { AppError } from './errors.js'
+
+export const MAX_FILENAME_LENGTH = 255
+
+// Cc: control characters; Cf: format characters such as U+202E, which can disguise an extension.
+const FORBIDDEN_FILENAME_CHARS = /[\p{Cc}\p{Cf}/\\]/u
+const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/
+
+const TYPES_BY_EXTENSION: Readonly<Record<string, string>> = {
+  csv: 'text/csv',
+  txt: 'text/plain',
+  json: 'application/json',
+  pdf: 'application/pdf',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  gif: 'image/gif',
+  webp: 'image/webp',
+  zip: 'application/zip',
+  gz: 'application/gzip',
+}
+
+/**
+ * Normalizes a client-supplied filename (NFC, trimmed) and rejects what must never reach storage
+ * or a Content-Disposition header: path separators, control and format characters, dot names.
+ */
+export function mustBeValidFilename(raw: string): string {
+  const name = raw.normalize('NFC').trim()
+  const fail = (message: string): never => {
+    throw new AppError('VALIDATION_FAILED', message, [{ field: 'filename', message }])
+  }
+  if (name.length === 0) fail('filename must not be empty')
+  if ([...name].length > MAX_FILENAME_LENGTH) fail(`filename must be at most ${MAX_FILENAME_LENGTH} characters`)
+  if (FORBIDDEN_FILENAME_CHARS.test(name)) fail('filename must not contain path separators or control characters')
+  if (name === '.' || name === '..') fail('filename must not be a relative path')
+  return name
+}
+
+/** The declared Content-Type, or one inferred from the extension; checked against the allow-list. */
+export function mustBeAllowedContentType(
+  declared: string | undefined,
+  filename: string,
+  allowed: readonly string[],
+): string {
+  const extension = filename.includes('.') ? filename.split('.').pop()!.toLowerCase() : ''
+  const contentType = (declared ?? TYPES_BY_EXTENSION[extension] ?? 'application/octet-stream').trim().toLowerCase()
+  if (!MEDIA_TYPE.test(contentType)) {
+    throw new AppError('VALIDATION_FAILED', 'content_type must be a media type such as text/csv', [
+      { field: 'content_type', message: 'not a media type' },
+    ])
+  }
+  if (!allowed.includes(contentType)) {
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content type ${contentType} is not allowed`, { allowed })
+  }
+  return contentType
+}
+
+export function mustBeWithinSizeLimit(size: number | undefined, maxFileSize: number): void {
+  if (size !== undefined && size > maxFileSize) {
+    throw new AppError('PAYLOAD_TOO_LARGE', `file_size exceeds the maximum of ${maxFileSize} bytes`, {
+      max_file_size: maxFileSize,
+    })
+  }
+}
+
+/**
+ * The object key for a file. It carries the owner (hashed, so no identity-provider string reaches
+ * a key) and the file id, never the user's filename. The hash prefix also spreads keys across S3
+ * partitions.
+ */
+export function objectKeyFor(ownerId: string, fileId: string): string {
+  const owner = createHash('sha256').update(ownerId).digest('hex').slice(0, 32)
+  return `uploads/${owner}/${fileId}`
+}
+
+export type PolicyCondition =
+  | { [field: string]: string }
+  | ['eq' | 'starts-with', string, string]
+  | ['content-length-range', number, number]
+
+export interface UploadPolicy {
+  key: string
+  conditions: PolicyCondition[]
+  fields: Record<string, string>
+}
+
+/**
+ * The presigned-POST policy for one upload: storage itself enforces the exact key, the size range,
+ * the Content-Type and the file-id metadata. Anything not listed (for example `acl`) makes S3
+ * reject the POST, because every form field must match a condition.
+ */
+export function uploadPolicy(input: {
+  key: string
+  fileId: string
+  contentType: string
+  declaredSize: number | undefined
+  maxFileSize: number
+}): UploadPolicy {
+  const [min, max] = input.declaredSize === undefined ? [1, input.maxFileSize] : [input.declaredSize, input.declaredSize]
+  return {
+    key: input.key,
+    conditions: [
+      ['eq', '$key', input.key],
+      ['content-length-range', min, max],
+      ['eq', '$Content-Type', input.contentType],
+      ['eq', '$x-amz-meta-file-id', input.fileId],
+    ],
+    fields: { 'Content-Type': input.contentType, 'x-amz-meta-file-id': input.fileId },
+  }
+}
+
+const TEXT_TYPES = new Set(['application/json', 'application/xml', 'application/csv'])
+
+export function isTextContentType(contentType: string): boolean {
+  return contentType.startsWith('text/') || TEXT_TYPES.has(contentType)
+}
+
+// Types a browser would render or execute if served from our storage origin.
+const ACTIVE_TYPES = /^(text\/(html|xml|javascript|css)|application\/(xhtml\+xml|xml|javascript|ecmascript)|image\/svg\+xml)$/
+
+/** The Content-Type a presigned download is served with: never one a browser renders as a page. */
+export function safeDownloadContentType(contentType: string): string {
+  return ACTIVE_TYPES.test(contentType) ? 'application/octet-stream' : contentType
+}
+
+/** RFC 6266 `attachment` disposition with an ASCII fallback and the UTF-8 name. */
+export function attachmentDisposition(filename: string): string {
+  const ascii = filename.replace(/[^\x20-\x7e]|["\\%;]/g, '_')
+  const encoded = encodeURIComponent(filename).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encoded}`
+}

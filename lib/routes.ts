@@ -1,0 +1,65 @@
+/**
+ * The single table of HTTP routes and queue consumers. The CDK stack and the local runtime both
+ * read it, so a route cannot exist in one and not the other. Plain data: no aws-cdk-lib import.
+ */
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+
+export interface Route {
+  readonly id: string
+  readonly method: HttpMethod
+  /** API Gateway path syntax: `/files/{id}`. */
+  readonly path: string
+  /** Handler module, relative to the repository root; it exports `handler`. */
+  readonly entry: string
+  /** Public routes skip the JWT authorizer. */
+  readonly public?: boolean
+  readonly memoryMb?: number
+  readonly timeoutSeconds?: number
+}
+
+export interface QueueConsumer {
+  readonly id: string
+  readonly queue: 'files'
+  readonly entry: string
+  readonly batchSize: number
+  readonly maxBatchingWindowSeconds: number
+  readonly maxConcurrency: number
+  readonly timeoutSeconds: number
+  readonly memoryMb?: number
+}
+
+export interface ScheduledTask {
+  readonly id: string
+  readonly entry: string
+  readonly everySeconds: number
+  readonly timeoutSeconds: number
+}
+
+export const routes = [
+  { id: 'PresignUpload', method: 'POST', path: '/files/presigned-upload', entry: 'functions/presign-upload.ts' },
+  { id: 'ConfirmUploads', method: 'POST', path: '/files/confirm-uploads', entry: 'functions/confirm-uploads.ts' },
+  { id: 'ListFiles', method: 'GET', path: '/files', entry: 'functions/list-files.ts' },
+  { id: 'GetFile', method: 'GET', path: '/files/{id}', entry: 'functions/get-file.ts', memoryMb: 512 },
+  { id: 'Health', method: 'GET', path: '/health', entry: 'functions/health.ts', public: true },
+] as const satisfies readonly Route[]
+
+export const queueConsumers = [
+  {
+    id: 'HashFile',
+    queue: 'files',
+    entry: 'functions/hash-file.ts',
+    batchSize: 10,
+    maxBatchingWindowSeconds: 0,
+    maxConcurrency: 20,
+    timeoutSeconds: 120,
+    memoryMb: 256,
+  },
+] as const satisfies readonly QueueConsumer[]
+
+export const scheduledTasks = [
+  { id: 'RelayOutbox', entry: 'functions/relay-outbox.ts', everySeconds: 60, timeoutSeconds: 60 },
+  { id: 'SweepFiles', entry: 'functions/sweep-files.ts', everySeconds: 300, timeoutSeconds: 120 },
+] as const satisfies readonly ScheduledTask[]
+
+/** SQS requires a visibility timeout of at least six times the consumer's timeout. */
+export const VISIBILITY_TIMEOUT_FACTOR = 6
