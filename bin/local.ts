@@ -1,0 +1,59 @@
+/**
+ * `npm start`: the pipeline on this machine. Serves the route table on PORT (default 3000) the way
+ * API Gateway would, consumes the files queue the way Lambda's event source mapping would, and runs
+ * the relay sweep and the sweeper on a timer, against LocalStack, Postgres and Redis.
+ */
+import { fileURLToPath } from 'node:url'
+import { SQSClient } from '@aws-sdk/client-sqs'
+import { provision } from '../localstack/provision.js'
+import { authOptionsFromEnv, createVerifier } from './local/auth.js'
+import { ensureDatabase } from './local/database.js'
+import { applyLocalEnvironment } from './local/environment.js'
+import { startLocalRuntime } from './local/runtime.js'
+
+applyLocalEnvironment()
+const root = fileURLToPath(new URL('..', import.meta.url))
+const env = process.env
+
+const resources = await provision({ env })
+env.FILES_QUEUE_URL = resources.queueUrl
+await ensureDatabase(env.DATABASE_URL!)
+
+// Imported after the environment is complete: deps() reads it on first use.
+const { migrateToLatest } = await import('../functions/core/db.js')
+const { deps } = await import('../functions/core/deps.js')
+const applied = await migrateToLatest(deps().db)
+
+const runtime = await startLocalRuntime({
+  root,
+  port: Number(env.PORT ?? 3000),
+  host: env.HOST ?? '127.0.0.1',
+  queueUrl: resources.queueUrl,
+  queueArn: resources.queueArn,
+  sqs: new SQSClient({ region: env.AWS_REGION, endpoint: env.AWS_ENDPOINT_URL }),
+  verify: createVerifier(authOptionsFromEnv(env)),
+  pollers: Number(env.LOCAL_POLLERS ?? 4),
+})
+
+console.log(
+  JSON.stringify({
+    level: 'INFO',
+    message: `upload pipeline listening on ${runtime.url}`,
+    url: runtime.url,
+    migrations_applied: applied,
+    bucket: resources.bucketName,
+    queue: resources.queueUrl,
+    token: 'npm run -s token -- <subject>',
+  }),
+)
+
+let stopping = false
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, async () => {
+    if (stopping) return
+    stopping = true
+    await runtime.close()
+    await deps().close()
+    process.exit(0)
+  })
+}

@@ -1,0 +1,26 @@
+/**
+ * The environment the local runtime gives the handlers: the same variables the CDK stack sets on
+ * AWS, pointed at LocalStack, Postgres and Redis on this machine. Variables already set win.
+ */
+export const LOCAL_DEFAULTS: Readonly<Record<string, string>> = {
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'test',
+  AWS_SECRET_ACCESS_KEY: 'test',
+  AWS_ENDPOINT_URL: 'http://127.0.0.1:4566',
+  S3_FORCE_PATH_STYLE: 'true',
+  FILES_BUCKET_NAME: 'upload-pipeline-files',
+  FILES_QUEUE_NAME: 'upload-pipeline-files',
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/upload_pipeline',
+  DATABASE_POOL_MAX: '10',
+  REDIS_URL: 'redis://127.0.0.1:6379/0',
+  POWERTOOLS_SERVICE_NAME: 'upload-pipeline',
+  POWERTOOLS_METRICS_NAMESPACE: 'UploadPipeline',
+  // EMF metrics only mean something to CloudWatch; locally they would flood the log.
+  POWERTOOLS_METRICS_DISABLED: 'true',
+}
+
+export function applyLocalEnvironment(env: NodeJS.ProcessEnv = process.env, overrides: Record<string, string> = {}): void {
+  for (const [key, value] of Object.entries({ ...LOCAL_DEFAULTS, ...overrides })) {
+    if (env[key] === undefined || key in overrides) env[key] = value
+  }
+}

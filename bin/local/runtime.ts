@@ -1,0 +1,249 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs'
+import type { APIGatewayProxyStructuredResultV2, Context, SQSBatchResponse, SQSEvent } from 'aws-lambda'
+import { queueConsumers, routes, scheduledTasks, type Route } from '../../lib/routes.js'
+import type { Verifier } from './auth.js'
+import { httpApiEvent, lambdaContext, sqsRecord } from './events.js'
+
+type Handler<E = unknown, R = unknown> = (event: E, context: Context) => Promise<R>
+
+export interface LocalRuntimeOptions {
+  /** Repository root; route entries are resolved against it. */
+  root: string
+  port: number
+  host?: string
+  queueUrl: string
+  queueArn: string
+  sqs: SQSClient
+  verify: Verifier
+  /** Concurrent queue pollers, like an event source mapping's concurrency (default 4). */
+  pollers?: number
+  /** Long-poll wait; shorter values make `close()` quicker (default 20 s, the SQS maximum). */
+  waitTimeSeconds?: number
+  /** How often the relay sweep and the sweeper run; 0 disables one. */
+  relayIntervalMs?: number
+  sweepIntervalMs?: number
+  /** Requests the route table does not know (the upload page, OpenAPI); return true when handled. */
+  fallback?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean> | boolean
+  log?: (message: string, fields?: Record<string, unknown>) => void
+}
+
+export interface LocalRuntime {
+  url: string
+  server: Server
+  close(): Promise<void>
+}
+
+/** API Gateway's payload limit. */
+const MAX_REQUEST_BYTES = 10 * 1024 * 1024
+
+interface CompiledRoute {
+  route: Route
+  pattern: RegExp
+  params: string[]
+}
+
+function compile(route: Route): CompiledRoute {
+  const params: string[] = []
+  const source = route.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, (_, name: string) => {
+    params.push(name)
+    return '([^/]+)'
+  })
+  return { route, pattern: new RegExp(`^${source}$`), params }
+}
+
+/** Static paths win over dynamic ones, as in API Gateway and middy's router. */
+export const compiledRoutes: CompiledRoute[] = [...routes]
+  .map(compile)
+  .sort((a, b) => Number(a.params.length > 0) - Number(b.params.length > 0))
+
+export function matchRoute(method: string, path: string): { route: Route; params: Record<string, string> } | 'method' | undefined {
+  let pathMatched = false
+  for (const c of compiledRoutes) {
+    const m = c.pattern.exec(path)
+    if (!m) continue
+    pathMatched = true
+    if (c.route.method !== method) continue
+    const params = Object.fromEntries(c.params.map((name, i) => [name, decodeURIComponent(m[i + 1]!)]))
+    return { route: c.route, params }
+  }
+  return pathMatched ? 'method' : undefined
+}
+
+const errorBody = (code: string, message: string) => JSON.stringify({ error: { code, message } })
+
+async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    if (size > MAX_REQUEST_BYTES) return undefined
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks)
+}
+
+/**
+ * Serves the route table as API Gateway would (HTTP API, payload 2.0, JWT authorizer), polls the
+ * files queue like an SQS event source mapping, and runs the scheduled tasks on an interval. The
+ * handlers are the modules that ship, imported by their entry path.
+ */
+export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<LocalRuntime> {
+  const log = options.log ?? ((message, fields) => console.log(JSON.stringify({ level: 'INFO', message, ...fields })))
+  const modules = new Map<string, Promise<Handler>>()
+  const load = <E, R>(entry: string): Promise<Handler<E, R>> => {
+    if (!modules.has(entry)) {
+      modules.set(entry, import(pathToFileURL(join(options.root, entry)).href).then((m: { handler: Handler }) => m.handler))
+    }
+    return modules.get(entry)! as Promise<Handler<E, R>>
+  }
+
+  const send = (res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void => {
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers })
+    res.end(body)
+  }
+
+  const server = createServer(async (req, res) => {
+    const started = performance.now()
+    const url = new URL(req.url ?? '/', 'http://local')
+    const method = req.method ?? 'GET'
+    try {
+      const match = matchRoute(method, url.pathname)
+      if (match === undefined || match === 'method') {
+        if (options.fallback && (await options.fallback(req, res))) return
+        return match === 'method'
+          ? send(res, 405, errorBody('METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`))
+          : send(res, 404, errorBody('ROUTE_NOT_FOUND', `No route for ${method} ${url.pathname}`))
+      }
+      const { route, params } = match
+      const headers = Object.fromEntries(
+        Object.entries(req.headers).map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? v.join(',') : (v ?? '')]),
+      )
+      const claims = route.public ? undefined : await options.verify(headers.authorization)
+      if (!route.public && !claims) {
+        return send(res, 401, errorBody('UNAUTHORIZED', 'A valid bearer token is required'), { 'www-authenticate': 'Bearer' })
+      }
+      const body = await readBody(req)
+      if (!body) return send(res, 413, errorBody('PAYLOAD_TOO_LARGE', 'Request body is too large'))
+
+      const event = httpApiEvent({
+        method,
+        routeKey: `${route.method} ${route.path}`,
+        rawPath: url.pathname,
+        rawQueryString: url.search.slice(1),
+        headers,
+        pathParameters: Object.keys(params).length ? params : undefined,
+        body,
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        claims,
+      })
+      const handler = await load<typeof event, APIGatewayProxyStructuredResultV2>(route.entry)
+      const result = await handler(event, lambdaContext(route.id, route.timeoutSeconds ?? 30))
+      const payload = result.body ?? ''
+      res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>)
+      res.end(result.isBase64Encoded ? Buffer.from(payload, 'base64') : payload)
+      log('request', { method, path: url.pathname, status: result.statusCode, ms: Math.round(performance.now() - started) })
+    } catch (error) {
+      log('local runtime error', { method, path: url.pathname, error: String(error) })
+      if (!res.headersSent) send(res, 500, errorBody('INTERNAL', 'Internal server error'))
+      else res.destroy()
+    }
+  })
+  server.keepAliveTimeout = 65_000
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port, options.host ?? '127.0.0.1', () => resolve())
+  })
+  const address = server.address() as AddressInfo
+  const url = `http://${address.address}:${address.port}`
+
+  const abort = new AbortController()
+  const loops: Promise<void>[] = []
+  const consumer = queueConsumers[0]
+  const pollers = options.pollers ?? 4
+  for (let i = 0; i < pollers; i++) loops.push(pollQueue(consumer.entry, consumer.id, consumer.batchSize, consumer.timeoutSeconds))
+  for (const task of scheduledTasks) {
+    const every = task.id === 'RelayOutbox' ? (options.relayIntervalMs ?? 1_000) : (options.sweepIntervalMs ?? 30_000)
+    if (every > 0) loops.push(schedule(task.entry, task.id, every, task.timeoutSeconds))
+  }
+
+  async function pollQueue(entry: string, id: string, batchSize: number, timeoutSeconds: number): Promise<void> {
+    const handler = await load<SQSEvent, SQSBatchResponse | undefined>(entry)
+    while (!abort.signal.aborted) {
+      try {
+        const received = await options.sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: options.queueUrl,
+            MaxNumberOfMessages: batchSize,
+            WaitTimeSeconds: options.waitTimeSeconds ?? 20,
+            MessageSystemAttributeNames: ['All'],
+          }),
+          { abortSignal: abort.signal },
+        )
+        const messages = received.Messages ?? []
+        if (messages.length === 0) continue
+        const event: SQSEvent = { Records: messages.map((m) => sqsRecord(m, options.queueArn)) }
+        let failed: Set<string>
+        try {
+          const response = await handler(event, lambdaContext(id, timeoutSeconds))
+          failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier))
+        } catch (error) {
+          // A failed invocation returns the whole batch to the queue, as Lambda does.
+          log('consumer invocation failed', { consumer: id, error: String(error) })
+          continue
+        }
+        const done = event.Records.filter((r) => !failed.has(r.messageId))
+        if (done.length) {
+          await options.sqs.send(
+            new DeleteMessageBatchCommand({
+              QueueUrl: options.queueUrl,
+              Entries: done.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle })),
+            }),
+          )
+        }
+      } catch (error) {
+        if (abort.signal.aborted) break
+        log('queue poll failed; retrying', { consumer: id, error: String(error) })
+        await sleep(1_000, abort.signal)
+      }
+    }
+  }
+
+  async function schedule(entry: string, id: string, everyMs: number, timeoutSeconds: number): Promise<void> {
+    const handler = await load<unknown, unknown>(entry)
+    while (!abort.signal.aborted) {
+      await sleep(everyMs, abort.signal)
+      if (abort.signal.aborted) break
+      try {
+        await handler({ source: 'local.scheduler', 'detail-type': 'Scheduled Event', id }, lambdaContext(id, timeoutSeconds))
+      } catch (error) {
+        log('scheduled task failed', { task: id, error: String(error) })
+      }
+    }
+  }
+
+  return {
+    url,
+    server,
+    async close() {
+      abort.abort()
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await Promise.allSettled(loops)
+    },
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer)
+      resolve()
+    }, { once: true })
+  })
+}
