@@ -17,6 +17,8 @@ export const LOCAL_DEFAULTS: Readonly<Record<string, string>> = {
   POWERTOOLS_METRICS_NAMESPACE: 'UploadPipeline',
   // EMF metrics only mean something to CloudWatch; locally they would flood the log.
   POWERTOOLS_METRICS_DISABLED: 'true',
+  // The pinned SDK supports Node 20 (the local runtime); Lambda itself runs Node 24.
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 }
 
 export function applyLocalEnvironment(env: NodeJS.ProcessEnv = process.env, overrides: Record<string, string> = {}): void {

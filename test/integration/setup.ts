@@ -1,0 +1,3 @@
+import { applyTestEnvironment } from '../fixtures/env.js'
+
+applyTestEnvironment()
