@@ -9,6 +9,8 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          // Error-path tests log on purpose; keep the run readable.
+          env: { POWERTOOLS_LOG_LEVEL: 'SILENT' },
         },
       },
       {
