@@ -6,8 +6,6 @@ import { deps, logger } from './core/deps.js'
 import { syncFile } from './core/hashing.js'
 import { fileUploadedMessage } from './core/schemas.js'
 
-const processor = new BatchProcessor(EventType.SQS)
-
 async function processRecord(record: SQSRecord): Promise<void> {
   // A body that is not our message throws, so it is retried and ends in the DLQ for inspection.
   const message = fileUploadedMessage.parse(JSON.parse(record.body))
@@ -16,4 +14,9 @@ async function processRecord(record: SQSRecord): Promise<void> {
 
 export const handler = middy<SQSEvent>()
   .use(injectLambdaContext(logger, { resetKeys: true }))
-  .handler((event, context) => processPartialResponse(event, processRecord, processor, { context }))
+  // A processor per invocation: it holds the batch's state, and the local runtime runs several
+  // invocations at once in one process. Every failed record is reported rather than failing the
+  // whole invocation, so SQS retries exactly those.
+  .handler((event, context) =>
+    processPartialResponse(event, processRecord, new BatchProcessor(EventType.SQS), { context, throwOnFullBatchFailure: false }),
+  )
