@@ -18,7 +18,7 @@ export interface ContentCache {
 export const contentKey = (fileId: string): string => `file_content:${fileId}`
 
 export function createRedisClient(config: Config): Redis {
-  return new Redis(config.redisUrl, {
+  const redis = new Redis(config.redisUrl, {
     lazyConnect: true,
     // Fail fast instead of queueing commands while Redis is away; callers treat that as a miss.
     enableOfflineQueue: false,
@@ -28,6 +28,10 @@ export function createRedisClient(config: Config): Redis {
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
     ...(config.redisTls ? { tls: {} } : {}),
   })
+  // Connection errors surface on the commands that fail (and are logged there); without a
+  // listener ioredis would report each reconnect attempt as an unhandled error.
+  redis.on('error', () => undefined)
+  return redis
 }
 
 export function createContentCache(redis: Redis, config: Config, logger: Logger): ContentCache {

@@ -1,0 +1,42 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import type { LocalRuntime } from '../../bin/local/runtime.js'
+import { contentKey } from '../../functions/core/cache.js'
+import { ApiClient, resetState, sha256, startRuntime, tokenFor } from '../fixtures/pipeline.js'
+
+let runtime: LocalRuntime
+let api: ApiClient
+
+beforeAll(async () => {
+  runtime = await startRuntime({ pollers: 1 })
+  api = new ApiClient(runtime.url, await tokenFor('alice'))
+})
+afterAll(() => runtime.close())
+beforeEach(resetState)
+
+describe('a large file', () => {
+  it('is hashed by streaming, never cached, and offered as a download instead of inline', async () => {
+    const size = 64 * 1024 * 1024
+    const bytes = randomBytes(size)
+    const { post, stored } = await api.upload(bytes, { filename: 'big.bin', content_type: 'application/octet-stream' })
+    expect(stored.status).toBe(204)
+    await api.confirm({ file_id: post.file_id, file_size: size })
+
+    const synced = await api.waitForStatus(post.file_id, ['SYNCED', 'FAILED'], 120_000)
+    expect(synced.json.file).toMatchObject({ status: 'SYNCED', sha256: sha256(bytes), file_size: size })
+    expect(synced.json.content).toBeNull()
+    expect(synced.headers.get('x-cache')).toBeNull()
+
+    const redis = new Redis(process.env.REDIS_URL!)
+    expect(await redis.exists(contentKey(post.file_id))).toBe(0)
+    redis.disconnect()
+
+    const download = await fetch(synced.json.download_url)
+    expect(download.status).toBe(200)
+    expect(download.headers.get('content-disposition')).toBe(`attachment; filename="big.bin"; filename*=UTF-8''big.bin`)
+    const hash = createHash('sha256')
+    for await (const chunk of download.body!) hash.update(chunk)
+    expect(hash.digest('hex')).toBe(sha256(bytes))
+  })
+})
