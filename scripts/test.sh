@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# `npm test`: brings up Postgres, Redis and LocalStack when they are down, then runs every test tier.
+# `npm test`: installs what is missing, brings up Postgres, Redis and LocalStack, runs every tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -d node_modules ] || npm ci --no-audit --no-fund
-bash scripts/services.sh
+bash scripts/bootstrap.sh
 exec npx vitest run "$@"
