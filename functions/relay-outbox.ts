@@ -18,6 +18,8 @@ export const handler = middy()
     metrics.addMetric('OutboxOldestAgeSeconds', MetricUnit.Seconds, oldestAgeSeconds)
     metrics.addMetric('OutboxPublished', MetricUnit.Count, result.published)
     metrics.addMetric('OutboxPublishFailed', MetricUnit.Count, result.failed)
-    logger.info('outbox relayed', { ...result, oldest_unpublished_age_seconds: oldestAgeSeconds })
+    // Most sweeps find nothing to do: keep those out of the log unless debugging.
+    const log = result.published || result.failed ? logger.info : logger.debug
+    log.call(logger, 'outbox relayed', { ...result, oldest_unpublished_age_seconds: oldestAgeSeconds })
     return { ...result, oldestAgeSeconds }
   })
