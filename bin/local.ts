@@ -10,6 +10,7 @@ import { authOptionsFromEnv, createVerifier } from './local/auth.js'
 import { ensureDatabase } from './local/database.js'
 import { applyLocalEnvironment } from './local/environment.js'
 import { startLocalRuntime } from './local/runtime.js'
+import { webFallback } from './local/web.js'
 
 applyLocalEnvironment()
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -33,6 +34,7 @@ const runtime = await startLocalRuntime({
   sqs: new SQSClient({ region: env.AWS_REGION, endpoint: env.AWS_ENDPOINT_URL }),
   verify: createVerifier(authOptionsFromEnv(env)),
   pollers: Number(env.LOCAL_POLLERS ?? 4),
+  fallback: webFallback({ root, storageOrigin: env.AWS_ENDPOINT_URL! }),
 })
 
 console.log(
@@ -44,6 +46,8 @@ console.log(
     bucket: resources.bucketName,
     queue: resources.queueUrl,
     token: 'npm run -s token -- <subject>',
+    page: `${runtime.url}/`,
+    openapi: `${runtime.url}/openapi.json`,
   }),
 )
 

@@ -1,0 +1,212 @@
+import { z } from 'zod'
+import { ERROR_STATUS, type ErrorCode } from './errors.js'
+import {
+  confirmRequest,
+  confirmResponse,
+  fileIdParams,
+  getFileResponse,
+  healthResponse,
+  listQuery,
+  listResponse,
+  presignRequest,
+  presignResponse,
+} from './schemas.js'
+
+/** The parts of a route-table entry the document needs; `lib/routes.ts` entries satisfy it. */
+export interface DocumentedRoute {
+  readonly id: string
+  readonly method: string
+  readonly path: string
+  readonly public?: boolean
+}
+
+type JsonSchema = Record<string, unknown>
+
+interface OperationSpec {
+  summary: string
+  description?: string
+  body?: z.ZodType
+  query?: z.ZodObject
+  params?: z.ZodObject
+  success: { status: number; description: string; schema: z.ZodType; headers?: Record<string, string> }
+  /** Other documented non-error answers, such as /health's 503 report. */
+  also?: { status: number; description: string; schema: z.ZodType }[]
+  errors: ErrorCode[]
+}
+
+// Every authenticated route can answer these; the middleware renders them, not the handler.
+const COMMON_ERRORS: ErrorCode[] = ['UNAUTHORIZED', 'INTERNAL', 'SERVICE_UNAVAILABLE']
+
+/**
+ * What the document says about each route, keyed by route id. The schemas are the ones the handlers
+ * validate with, so the document cannot describe a request the API would refuse.
+ */
+const OPERATIONS: Record<string, OperationSpec> = {
+  PresignUpload: {
+    summary: 'Register a file and get the presigned POST to upload it with',
+    description:
+      'Upload with a multipart POST to `upload_url`: every entry of `form_fields`, then the `file` part last. ' +
+      'Storage enforces the key, size range, Content-Type and expiry; it answers 204.',
+    body: presignRequest,
+    success: { status: 201, description: 'The file is PENDING until confirmed', schema: presignResponse },
+    errors: ['VALIDATION_FAILED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'RATE_LIMITED', ...COMMON_ERRORS],
+  },
+  ConfirmUploads: {
+    summary: 'Confirm uploaded files (one, or a batch of 1-100)',
+    description:
+      'A single `{file_id, file_size}` answers with the error status of its failure; the `{uploads: [...]}` form ' +
+      'always answers 200 with per-item results. Confirming again succeeds and changes nothing.',
+    body: confirmRequest,
+    success: { status: 200, description: 'Confirmed files move to UPLOADED and are queued for hashing', schema: confirmResponse },
+    errors: [
+      'VALIDATION_FAILED',
+      'FILE_NOT_FOUND',
+      'UPLOAD_NOT_FOUND',
+      'SIZE_MISMATCH',
+      'INVALID_STATE',
+      'PAYLOAD_TOO_LARGE',
+      ...COMMON_ERRORS,
+    ],
+  },
+  ListFiles: {
+    summary: "List the caller's files, newest first",
+    query: listQuery,
+    success: { status: 200, description: 'One page; pass `next_cursor` as `cursor` for the next', schema: listResponse },
+    errors: ['VALIDATION_FAILED', ...COMMON_ERRORS],
+  },
+  GetFile: {
+    summary: "A file's metadata and, once SYNCED, its content or a download URL",
+    description:
+      '`content` is set only for SYNCED files no larger than the inline cap: UTF-8 text for text types, base64 ' +
+      'otherwise. Larger confirmed files get a short-lived presigned GET in `download_url`.',
+    params: fileIdParams,
+    success: {
+      status: 200,
+      description: 'The file',
+      schema: getFileResponse,
+      headers: { 'X-Cache': 'HIT or MISS: where the inline content came from (absent when there is none)' },
+    },
+    errors: ['VALIDATION_FAILED', 'FILE_NOT_FOUND', ...COMMON_ERRORS],
+  },
+  Health: {
+    summary: 'Dependency health',
+    success: { status: 200, description: 'Every required dependency answers (the cache may be degraded)', schema: healthResponse },
+    also: [{ status: 503, description: 'A required dependency is unavailable', schema: healthResponse }],
+    errors: ['INTERNAL'],
+  },
+}
+
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+  // OpenAPI 3.1 schemas are JSON Schema 2020-12, zod's default target; the dialect is set once at the top.
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as JsonSchema
+  return rest
+}
+
+/** The error body for one status, with `code` narrowed to the codes this route answers it with. */
+function errorSchema(codes: ErrorCode[]): JsonSchema {
+  return {
+    type: 'object',
+    required: ['error'],
+    additionalProperties: false,
+    properties: {
+      error: {
+        type: 'object',
+        required: ['code', 'message'],
+        additionalProperties: false,
+        properties: {
+          code: { type: 'string', enum: codes },
+          message: { type: 'string' },
+          details: { description: 'Machine-readable specifics, e.g. the failing fields of VALIDATION_FAILED' },
+        },
+      },
+    },
+  }
+}
+
+function parameters(where: 'query' | 'path', schema: z.ZodObject | undefined): JsonSchema[] {
+  if (!schema) return []
+  const object = jsonSchema(schema, 'input') as { properties?: Record<string, JsonSchema>; required?: string[] }
+  return Object.entries(object.properties ?? {}).map(([name, property]) => ({
+    name,
+    in: where,
+    required: where === 'path' || (object.required ?? []).includes(name),
+    schema: property,
+  }))
+}
+
+const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } } }
+
+function operation(route: DocumentedRoute, spec: OperationSpec): JsonSchema {
+  const responses: Record<string, JsonSchema> = {
+    [spec.success.status]: {
+      description: spec.success.description,
+      ...(spec.success.headers && {
+        headers: Object.fromEntries(
+          Object.entries(spec.success.headers).map(([name, description]) => [name, { description, schema: { type: 'string' } }]),
+        ),
+      }),
+      content: { 'application/json': { schema: jsonSchema(spec.success.schema, 'output') } },
+    },
+  }
+  for (const other of spec.also ?? []) {
+    responses[other.status] = { description: other.description, content: { 'application/json': { schema: jsonSchema(other.schema, 'output') } } }
+  }
+  const byStatus = new Map<number, ErrorCode[]>()
+  for (const code of spec.errors) {
+    if (route.public && code === 'UNAUTHORIZED') continue
+    byStatus.set(ERROR_STATUS[code], [...(byStatus.get(ERROR_STATUS[code]) ?? []), code])
+  }
+  for (const [status, codes] of [...byStatus].sort(([a], [b]) => a - b)) {
+    if (responses[status]) continue
+    responses[status] = {
+      description: codes.join(', '),
+      ...((status === 429 || status === 503) && { headers: retryAfter }),
+      content: { 'application/json': { schema: errorSchema(codes) } },
+    }
+  }
+  const params = [...parameters('path', spec.params), ...parameters('query', spec.query)]
+  return {
+    operationId: route.id,
+    summary: spec.summary,
+    ...(spec.description && { description: spec.description }),
+    ...(route.public && { security: [] }),
+    ...(params.length > 0 && { parameters: params }),
+    ...(spec.body && {
+      requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(spec.body, 'input') } } },
+    }),
+    responses,
+  }
+}
+
+/**
+ * The OpenAPI 3.1 description of the HTTP API, one operation per route of the route table,
+ * generated from the zod schemas the handlers validate with. Throws for a route it has no
+ * description of, so a new route cannot ship undocumented.
+ */
+export function openApiDocument(routes: readonly DocumentedRoute[], options: { serverUrl?: string; version?: string } = {}): JsonSchema {
+  const paths: Record<string, Record<string, JsonSchema>> = {}
+  for (const route of routes) {
+    const spec = OPERATIONS[route.id]
+    if (!spec) throw new Error(`openapi: no operation described for route ${route.id} (${route.method} ${route.path})`)
+    paths[route.path] = { ...paths[route.path], [route.method.toLowerCase()]: operation(route, spec) }
+  }
+  return {
+    openapi: '3.1.0',
+    jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
+    info: {
+      title: 'Upload pipeline API',
+      version: options.version ?? '1',
+      description:
+        'Presigned uploads straight to object storage, confirmed, hashed (SHA-256) and cached in the background. ' +
+        'Errors are `{"error": {"code", "message", "details"?}}` with stable codes.',
+    },
+    ...(options.serverUrl && { servers: [{ url: options.serverUrl }] }),
+    security: [{ bearer: [] }],
+    paths,
+    components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The token\'s `sub` owns the files' },
+      },
+    },
+  }
+}
