@@ -35,6 +35,20 @@ export default defineConfig({
       },
       {
         test: {
+          name: 'reliability',
+          include: ['test/reliability/**/*.test.ts'],
+          globalSetup: ['test/reliability/global-setup.ts'],
+          setupFiles: ['test/reliability/setup.ts'],
+          // Scenarios start and kill processes and share one database: one file at a time, and after
+          // the other tiers, so their load does not compete with the scenarios for CPU.
+          fileParallelism: false,
+          sequence: { groupOrder: 2 },
+          testTimeout: 900_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],
           globalSetup: ['test/integration/global-setup.ts'],

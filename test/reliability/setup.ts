@@ -1,0 +1,3 @@
+import { applyReliabilityEnvironment } from './support/env.js'
+
+applyReliabilityEnvironment()

@@ -1,0 +1,29 @@
+import { applyLocalEnvironment } from '../../../bin/local/environment.js'
+
+/**
+ * The reliability suite's environment: its own database, Redis index, bucket and queue names, so a
+ * run never touches `npm start`'s data or the integration tier's. Short visibility timeouts and a
+ * low maxReceiveCount make redelivery and the DLQ observable within a test.
+ */
+export const RELIABILITY_OVERRIDES = {
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/upload_pipeline_reliability',
+  REDIS_URL: 'redis://127.0.0.1:6379/14',
+  FILES_BUCKET_NAME: 'upload-pipeline-reliability',
+  FILES_QUEUE_NAME: 'upload-pipeline-reliability',
+  FILES_QUEUE_VISIBILITY_TIMEOUT: '2',
+  STALE_CLAIM_SECONDS: '2',
+  MAX_RECEIVE_COUNT: '3',
+  DATABASE_POOL_MAX: '10',
+  PRESIGN_RATE_LIMIT: '0',
+  LOG_LEVEL: 'ERROR',
+  POWERTOOLS_LOG_LEVEL: 'ERROR',
+} as const
+
+export function applyReliabilityEnvironment(env: NodeJS.ProcessEnv = process.env): void {
+  applyLocalEnvironment(env, { ...RELIABILITY_OVERRIDES })
+  env.FILES_QUEUE_URL ??= `${env.AWS_ENDPOINT_URL}/queue/us-east-1/000000000000/${RELIABILITY_OVERRIDES.FILES_QUEUE_NAME}`
+}
+
+/** `npm run reliability` sets RELIABILITY_FULL=1: the issue's sizes. Otherwise a CI-sized subset. */
+export const FULL = process.env.RELIABILITY_FULL === '1'
+export const sized = (ci: number, full: number): number => (FULL ? full : ci)
