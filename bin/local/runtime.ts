@@ -67,10 +67,19 @@ export function matchRoute(method: string, path: string): { route: Route; params
     if (!m) continue
     pathMatched = true
     if (c.route.method !== method) continue
-    const params = Object.fromEntries(c.params.map((name, i) => [name, decodeURIComponent(m[i + 1]!)]))
+    const params = Object.fromEntries(c.params.map((name, i) => [name, decodePathSegment(m[i + 1]!)]))
     return { route: c.route, params }
   }
   return pathMatched ? 'method' : undefined
+}
+
+// A malformed escape such as `%zz` stays as sent, so the route's schema refuses it with a 400 rather than the decoder throwing.
+function decodePathSegment(raw: string): string {
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    return raw
+  }
 }
 
 const errorBody = (code: string, message: string) => JSON.stringify({ error: { code, message } })

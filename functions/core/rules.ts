@@ -3,8 +3,9 @@ import { AppError } from './errors.js'
 
 export const MAX_FILENAME_LENGTH = 255
 
-// Cc: control characters; Cf: format characters such as U+202E, which can disguise an extension.
-const FORBIDDEN_FILENAME_CHARS = /[\p{Cc}\p{Cf}/\\]/u
+// Cc: control characters; Cf: format characters such as U+202E, which can disguise an extension;
+// Cs: unpaired surrogates, which storage would silently replace.
+const FORBIDDEN_FILENAME_CHARS = /[\p{Cc}\p{Cf}\p{Cs}/\\]/u
 const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/
 
 const TYPES_BY_EXTENSION: Readonly<Record<string, string>> = {

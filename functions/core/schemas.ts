@@ -1,12 +1,13 @@
 import { z } from 'zod'
 
-// No control characters: these strings end up in logs, headers and the database.
+// No control characters: these strings end up in logs, headers and the database. No lone
+// surrogates either: encoding would silently turn them into U+FFFD.
 const printable = (max: number) =>
   z
     .string()
     .min(1)
     .max(max)
-    .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters')
+    .regex(/^[^\p{Cc}\p{Cs}]*$/u, 'must not contain control characters or unpaired surrogates')
 
 const fileId = z.uuid({ error: 'must be a UUID' })
 const fileSize = z.number().int().positive().max(Number.MAX_SAFE_INTEGER)

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { z } from 'zod'
 import { AppError, fileNotFound } from './errors.js'
 import type { Deps } from './deps.js'
 import { CONFIRMED_STATUSES, type FileRecord, type FileStatus, type FileView, toFileView } from './files.js'
@@ -261,12 +262,18 @@ interface Cursor {
 const encodeCursor = (file: FileRecord): string =>
   Buffer.from(JSON.stringify([file.createdAt.toISOString(), file.id])).toString('base64url')
 
+const cursorShape = z.object({
+  // Postgres has no year 0; every other four-digit year is within its range.
+  createdAt: z.iso.datetime({ offset: true }).refine((s) => !s.startsWith('0000')),
+  id: z.uuid(),
+})
+
 function decodeCursor(raw: string): Cursor {
   try {
-    const [createdAt, id] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as [string, string]
-    const date = new Date(createdAt)
-    if (typeof id !== 'string' || Number.isNaN(date.getTime())) throw new Error('bad cursor')
-    return { createdAt: date, id }
+    const [createdAt, id] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as [unknown, unknown]
+    // A cursor is client-held: anything Postgres would refuse (a non-UUID id, a date outside its range) must be a 400, not a 500.
+    const cursor = cursorShape.parse({ createdAt, id })
+    return { createdAt: new Date(cursor.createdAt), id: cursor.id }
   } catch {
     throw new AppError('VALIDATION_FAILED', 'cursor is not valid', [{ field: 'cursor', message: 'not a cursor from this API' }])
   }

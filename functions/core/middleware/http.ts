@@ -138,11 +138,21 @@ export function httpRoute<B extends Schema | undefined = undefined, Q extends Sc
     })
 }
 
+/** Real identity providers issue short subjects (UUIDs, `provider|id`); the owner id sits in B-tree index entries. */
+export const MAX_SUBJECT_LENGTH = 255
+
+// Postgres text cannot hold NUL, and lone surrogates would be replaced on encoding, so two
+// different subjects could become the same owner.
+const isStorableSubject = (sub: string): boolean => [...sub].length <= MAX_SUBJECT_LENGTH && !/[\0\p{Cs}]/u.test(sub)
+
 /** The owner is the JWT's `sub`, put on the event by API Gateway's JWT authorizer (or the local runtime). */
 function mustBeAuthenticated(event: HttpEvent): string {
   const sub = event.requestContext.authorizer?.jwt?.claims?.sub
   if (typeof sub !== 'string' || sub.length === 0) {
     throw new AppError('UNAUTHORIZED', 'A valid bearer token is required')
+  }
+  if (!isStorableSubject(sub)) {
+    throw new AppError('UNAUTHORIZED', `The token's subject must be at most ${MAX_SUBJECT_LENGTH} characters of well-formed text`)
   }
   logger.appendKeys({ owner: sub })
   return sub
