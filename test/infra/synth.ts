@@ -2,10 +2,18 @@ import { readFileSync } from 'node:fs'
 import { App } from 'aws-cdk-lib'
 import { Template } from 'aws-cdk-lib/assertions'
 import { RetentionDays } from 'aws-cdk-lib/aws-logs'
+import { MIGRATE_ENTRY } from '../../lib/constructs/migrations.js'
+import { queueConsumers, routes, scheduledTasks } from '../../lib/routes.js'
 import { UploadPipelineStack, type UploadPipelineStackProps } from '../../lib/upload-pipeline-stack.js'
 
 /** The feature flags from cdk.json, so that tests synthesize what `cdk synth` does. */
 const cdkJsonContext = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')).context
+
+/** Every handler the stack deploys, by construct id. */
+export const entries: Readonly<Record<string, string>> = Object.fromEntries([
+  ...[...routes, ...queueConsumers, ...scheduledTasks].map((f) => [f.id, f.entry]),
+  ['Migrate', MIGRATE_ENTRY],
+])
 
 export const testProps: UploadPipelineStackProps = {
   jwt: { issuer: 'https://issuer.example.com/', audience: ['upload-pipeline'] },
@@ -23,4 +31,37 @@ export function synthStack(overrides: Partial<UploadPipelineStackProps> = {}) {
   const app = new App({ context: cdkJsonContext })
   const stack = new UploadPipelineStack(app, 'UploadPipeline', { ...testProps, ...overrides })
   return { app, stack, template: Template.fromStack(stack) }
+}
+
+/** A CloudFormation template is untyped JSON. */
+export type Json = any
+
+export interface AppFunctionResource {
+  readonly logicalId: string
+  readonly properties: Json
+  /** Every IAM action its role is allowed, with the resources, flattened. */
+  readonly statements: readonly { action: string; resource: Json }[]
+}
+
+/** The stack's own functions (not CDK's custom-resource providers), by construct id. */
+export function appFunctions(template: Template): Record<string, AppFunctionResource> {
+  const functions = template.findResources('AWS::Lambda::Function')
+  const policies = Object.values(template.findResources('AWS::IAM::Policy'))
+  const byEntry = Object.fromEntries(Object.entries(entries).map(([id, entry]) => [entry, id]))
+  const result: Record<string, AppFunctionResource> = {}
+  for (const [logicalId, resource] of Object.entries(functions)) {
+    const id = byEntry[resource.Properties.Description]
+    if (!id) continue
+    const roleId = resource.Properties.Role['Fn::GetAtt'][0]
+    const statements = policies
+      .filter((p) => p.Properties.Roles.some((r: Json) => r.Ref === roleId))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as Json[])
+      .flatMap((s) => [s.Action].flat().map((action: string) => ({ action, resource: s.Resource })))
+    result[id] = { logicalId, properties: resource.Properties, statements }
+  }
+  return result
+}
+
+export function logicalIdsOf(template: Template, type: string): string[] {
+  return Object.keys(template.findResources(type)).sort()
 }

@@ -1,0 +1,161 @@
+import { Duration } from 'aws-cdk-lib'
+import type * as apigw from 'aws-cdk-lib/aws-apigatewayv2'
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch'
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions'
+import * as iam from 'aws-cdk-lib/aws-iam'
+import * as kms from 'aws-cdk-lib/aws-kms'
+import type * as lambda from 'aws-cdk-lib/aws-lambda'
+import * as sns from 'aws-cdk-lib/aws-sns'
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions'
+import type * as sqs from 'aws-cdk-lib/aws-sqs'
+import { Construct } from 'constructs'
+import { POWERTOOLS } from './app-function.js'
+
+export interface MonitoringProps {
+  readonly httpApi: apigw.IHttpApi
+  readonly queue: sqs.IQueue
+  readonly deadLetterQueue: sqs.IQueue
+  /** Every function, keyed by its construct id, which names its alarms. */
+  readonly functions: readonly lambda.Function[]
+  /** The relay emits the age of the oldest unpublished outbox row on every run; above this, confirmed files are stuck. */
+  readonly outboxAgeThresholdSeconds: number
+  /** Above this, the hash function is falling behind or failing. */
+  readonly queueAgeThresholdSeconds: number
+  readonly alarmEmail?: string
+}
+
+const OUTBOX_AGE_METRIC = 'OutboxOldestAgeSeconds'
+
+/** Alarms on the signals that mean a file will not reach SYNCED on its own, sent to one topic, and a dashboard. */
+export class Monitoring extends Construct {
+  readonly alarmTopic: sns.Topic
+  readonly dashboard: cloudwatch.Dashboard
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id)
+
+    // CloudWatch can publish to an encrypted topic only if the key lets it, which an AWS-managed key cannot.
+    const key = new kms.Key(this, 'AlarmTopicKey', { enableKeyRotation: true, description: 'Upload pipeline alarm topic' })
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    )
+    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { masterKey: key, enforceSSL: true })
+    if (props.alarmEmail) this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail))
+    const notify = new actions.SnsAction(this.alarmTopic)
+    const alarm = (alarmId: string, options: cloudwatch.CreateAlarmOptions & { metric: cloudwatch.IMetric }) => {
+      const created = new cloudwatch.Alarm(this, alarmId, {
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        ...options,
+      })
+      created.addAlarmAction(notify)
+      created.addOkAction(notify)
+      return created
+    }
+
+    const dlqVisible = props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+      period: Duration.minutes(1),
+      statistic: cloudwatch.Stats.MAXIMUM,
+    })
+    alarm('DeadLetterQueueNotEmpty', {
+      alarmDescription: 'A file exhausted its hash retries. See docs/RUNBOOK.md, "Redriving the DLQ".',
+      metric: dlqVisible,
+      threshold: 0,
+      evaluationPeriods: 1,
+    })
+
+    const outboxAge = new cloudwatch.Metric({
+      namespace: POWERTOOLS.metricsNamespace,
+      metricName: OUTBOX_AGE_METRIC,
+      dimensionsMap: { service: POWERTOOLS.serviceName },
+      statistic: cloudwatch.Stats.MAXIMUM,
+      period: Duration.minutes(1),
+    })
+    alarm('OutboxStuck', {
+      alarmDescription:
+        'Confirmed files are not being published to the queue, or the relay stopped reporting (missing data breaches).',
+      metric: outboxAge,
+      threshold: props.outboxAgeThresholdSeconds,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    })
+
+    const queueAge = props.queue.metricApproximateAgeOfOldestMessage({
+      period: Duration.minutes(1),
+      statistic: cloudwatch.Stats.MAXIMUM,
+    })
+    alarm('QueueBacklog', {
+      alarmDescription: 'The hash function is not keeping up with the queue.',
+      metric: queueAge,
+      threshold: props.queueAgeThresholdSeconds,
+      evaluationPeriods: 5,
+    })
+
+    const serverErrors = props.httpApi.metricServerError({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM })
+    alarm('ApiServerErrors', {
+      alarmDescription: 'The API answered 5xx (function errors, timeouts or integration failures).',
+      metric: serverErrors,
+      threshold: 5,
+      evaluationPeriods: 1,
+    })
+
+    for (const fn of props.functions) {
+      const name = fn.node.id
+      alarm(`${name}Errors`, {
+        alarmDescription: `${name} threw or timed out.`,
+        metric: fn.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+        threshold: 0,
+        evaluationPeriods: 1,
+      })
+      alarm(`${name}Throttles`, {
+        alarmDescription: `${name} was throttled: account concurrency is exhausted or a limit is too low.`,
+        metric: fn.metricThrottles({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+        threshold: 0,
+        evaluationPeriods: 1,
+      })
+    }
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.hours(3),
+      widgets: [
+        [
+          new cloudwatch.GraphWidget({
+            title: 'API requests and errors',
+            left: [props.httpApi.metricCount(), props.httpApi.metricClientError(), serverErrors],
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'API latency p99 (ms)',
+            left: [props.httpApi.metricLatency({ statistic: 'p99' }), props.httpApi.metricIntegrationLatency({ statistic: 'p99' })],
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({ title: 'Outbox oldest age (s)', left: [outboxAge] }),
+          new cloudwatch.GraphWidget({
+            title: 'Queue',
+            left: [props.queue.metricApproximateNumberOfMessagesVisible(), dlqVisible],
+            right: [queueAge],
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Function errors',
+            left: props.functions.map((fn) => fn.metricErrors({ label: fn.node.id })),
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Function throttles',
+            left: props.functions.map((fn) => fn.metricThrottles({ label: fn.node.id })),
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Function duration p99 (ms)',
+            left: props.functions.map((fn) => fn.metricDuration({ label: fn.node.id, statistic: 'p99' })),
+          }),
+        ],
+      ],
+    })
+  }
+}

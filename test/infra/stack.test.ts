@@ -1,0 +1,442 @@
+import { Annotations, Match } from 'aws-cdk-lib/assertions'
+import { AwsSolutionsChecks } from 'cdk-nag'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { queueConsumers, routes, scheduledTasks, VISIBILITY_TIMEOUT_FACTOR, type Route } from '../../lib/routes.js'
+import { appFunctions, entries, type Json, logicalIdsOf, synthStack, testProps } from './synth.js'
+
+let synthesized: ReturnType<typeof synthStack>
+let functions: ReturnType<typeof appFunctions>
+beforeAll(() => {
+  synthesized = synthStack()
+  functions = appFunctions(synthesized.template)
+})
+const template = () => synthesized.template
+const ref = (logicalId: string) => ({ Ref: logicalId })
+const arnOf = (logicalId: string) => ({ 'Fn::GetAtt': [logicalId, 'Arn'] })
+const single = (type: string): string => {
+  const ids = logicalIdsOf(template(), type)
+  expect(ids).toHaveLength(1)
+  return ids[0] as string
+}
+
+const FILES_BUCKET = 'DataFilesBucketB56395FD'
+const FILES_QUEUE = 'DataFilesQueueC9571A9B'
+const DEAD_LETTER_QUEUE = 'DataFilesDeadLetterQueue676DFB76'
+
+describe('the HTTP API', () => {
+  it.each(routes as readonly Route[])('serves $method $path through its own function', (route) => {
+    const routeResources = template().findResources('AWS::ApiGatewayV2::Route', {
+      Properties: { RouteKey: `${route.method} ${route.path}` },
+    })
+    const [apiRoute] = Object.values(routeResources)
+    expect(Object.keys(routeResources)).toHaveLength(1)
+
+    const integrationId = apiRoute?.Properties.Target['Fn::Join'][1][1].Ref
+    const integration = template().toJSON().Resources[integrationId]
+    expect(integration).toMatchObject({
+      Type: 'AWS::ApiGatewayV2::Integration',
+      Properties: {
+        IntegrationType: 'AWS_PROXY',
+        PayloadFormatVersion: '2.0',
+        IntegrationUri: arnOf(functions[route.id]?.logicalId ?? 'missing'),
+      },
+    })
+  })
+
+  it.each(routes as readonly Route[])('guards $method $path with the JWT authorizer unless it is public', (route) => {
+    const authorizerId = single('AWS::ApiGatewayV2::Authorizer')
+    template().hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: `${route.method} ${route.path}`,
+      AuthorizationType: route.public ? 'NONE' : 'JWT',
+      AuthorizerId: route.public ? Match.absent() : ref(authorizerId),
+    })
+  })
+
+  it('validates tokens from the configured issuer and audience', () => {
+    template().hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'JWT',
+      IdentitySource: ['$request.header.Authorization'],
+      JwtConfiguration: { Issuer: testProps.jwt.issuer, Audience: testProps.jwt.audience },
+    })
+  })
+
+  it('throttles and logs every request on the default stage', () => {
+    template().hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 },
+      AccessLogSettings: {
+        DestinationArn: arnOf('ApiAccessLogs50B185DB'),
+        Format: Match.stringLikeRegexp('\\$context\\.requestId'),
+      },
+    })
+  })
+
+  it('answers browser preflights from the configured origins', () => {
+    template().hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      CorsConfiguration: Match.objectLike({ AllowOrigins: testProps.corsOrigins }),
+    })
+  })
+})
+
+describe('the functions', () => {
+  it('deploy one function per route, consumer and scheduled task, plus the migration', () => {
+    expect(Object.keys(functions).sort()).toEqual(Object.keys(entries).sort())
+  })
+
+  it.each(Object.keys(entries))('%s runs Node 24 on arm64 with source maps and a log retention', (id) => {
+    const fn = functions[id]?.properties
+    expect(fn).toMatchObject({
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Environment: { Variables: { NODE_OPTIONS: '--enable-source-maps' } },
+      VpcConfig: { SubnetIds: expect.any(Array) },
+    })
+    const logGroupId = fn.LoggingConfig.LogGroup.Ref
+    expect(template().toJSON().Resources[logGroupId].Properties.RetentionInDays).toBe(30)
+  })
+
+  it.each(Object.keys(entries))('%s gets every variable the shared config requires', (id) => {
+    const variables = functions[id]?.properties.Environment.Variables
+    expect(Object.keys(variables)).toEqual(
+      expect.arrayContaining(['FILES_BUCKET_NAME', 'FILES_QUEUE_URL', 'DATABASE_URL', 'DATABASE_IAM_AUTH', 'REDIS_URL', 'REDIS_TLS']),
+    )
+    expect(variables.DATABASE_URL['Fn::Join'][1]).toEqual([
+      'postgres://uploads_admin@',
+      { 'Fn::GetAtt': ['DataDatabaseDatabaseProxy39D50854', 'Endpoint'] },
+      ':5432/uploads?sslmode=verify-full',
+    ])
+    expect(variables.DATABASE_IAM_AUTH).toBe('true')
+    expect(variables.REDIS_URL['Fn::Join'][1][0]).toBe('rediss://')
+  })
+
+  it('keeps the claim, redelivery and sweep timings consistent with the queue', () => {
+    const hashTimeout = queueConsumers[0].timeoutSeconds
+    expect(functions.HashFile?.properties.Environment.Variables).toMatchObject({
+      STALE_CLAIM_SECONDS: String(hashTimeout + 30),
+      MAX_RECEIVE_COUNT: '5',
+      STUCK_AFTER_SECONDS: String(hashTimeout * VISIBILITY_TIMEOUT_FACTOR + 180),
+    })
+  })
+
+  it('passes configured tunables through and leaves the others to the config defaults', () => {
+    const { template: tuned } = synthStack({ tunables: { maxFileSize: 1024, allowedContentTypes: ['text/plain', 'image/png'] } })
+    const variables = appFunctions(tuned).PresignUpload?.properties.Environment.Variables
+    expect(variables).toMatchObject({ MAX_FILE_SIZE: '1024', ALLOWED_CONTENT_TYPES: 'text/plain,image/png' })
+    expect(variables).not.toHaveProperty('UPLOAD_URL_TTL_SECONDS')
+  })
+})
+
+describe('least privilege', () => {
+  const actionsOf = (id: string) => new Set(functions[id]?.statements.map((s) => s.action))
+  const bucketWriters = ['PresignUpload']
+  const bucketReaders = ['ConfirmUploads', 'GetFile', 'HashFile']
+  const bucketDeleters = ['SweepFiles']
+  const queueSenders = ['ConfirmUploads', 'RelayOutbox', 'SweepFiles']
+
+  it.each(Object.keys(entries))('%s has only the bucket and queue actions its job needs', (id) => {
+    const actions = actionsOf(id)
+    expect(actions.has('s3:PutObject')).toBe(bucketWriters.includes(id))
+    expect(actions.has('s3:GetObject')).toBe(bucketReaders.includes(id))
+    expect(actions.has('s3:DeleteObject')).toBe(bucketDeleters.includes(id))
+    expect(actions.has('sqs:SendMessage')).toBe(queueSenders.includes(id))
+    expect([...actions].filter((a) => a.includes('*'))).toEqual([])
+  })
+
+  it('lets only the hash function consume the queue', () => {
+    const consumers = Object.keys(entries).filter((id) => actionsOf(id).has('sqs:DeleteMessage'))
+    expect(consumers).toEqual(queueConsumers.map((c) => c.id))
+  })
+
+  it.each(Object.keys(entries))('%s connects to the database through the proxy with IAM', (id) => {
+    const connect = functions[id]?.statements.find((s) => s.action === 'rds-db:connect')
+    expect(JSON.stringify(connect?.resource)).toContain('/uploads_admin')
+  })
+
+  it('opens the cache only to the functions that use it', () => {
+    const ingress = Object.values(template().findResources('AWS::EC2::SecurityGroupIngress'))
+    const cacheClients = ingress
+      .filter((r) => r.Properties.GroupId['Fn::GetAtt']?.[0] === 'DataCacheSecurityGroup3936E122')
+      .map((r) => /\/Api\/(\w+) to Cache$/.exec(r.Properties.Description)?.[1])
+      .sort()
+    expect(cacheClients).toEqual(['GetFile', 'HashFile', 'Health', 'PresignUpload'])
+  })
+})
+
+describe('the queue', () => {
+  it('redrives to the dead-letter queue after 5 receives', () => {
+    template().hasResourceProperties('AWS::SQS::Queue', {
+      RedrivePolicy: { deadLetterTargetArn: arnOf(DEAD_LETTER_QUEUE), maxReceiveCount: 5 },
+    })
+  })
+
+  it('hides a message for at least six times the hash timeout', () => {
+    const visibility = template().toJSON().Resources[FILES_QUEUE].Properties.VisibilityTimeout
+    const hashTimeout = functions.HashFile?.properties.Timeout
+    expect(hashTimeout).toBe(queueConsumers[0].timeoutSeconds)
+    expect(visibility).toBeGreaterThanOrEqual(6 * hashTimeout)
+  })
+
+  it('feeds the hash function in batches with partial batch responses', () => {
+    const consumer = queueConsumers[0]
+    template().hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: arnOf(FILES_QUEUE),
+      FunctionName: ref(functions.HashFile?.logicalId ?? 'missing'),
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BatchSize: consumer.batchSize,
+      MaximumBatchingWindowInSeconds: consumer.maxBatchingWindowSeconds,
+      ScalingConfig: { MaximumConcurrency: consumer.maxConcurrency },
+    })
+  })
+
+  it.each([FILES_QUEUE, DEAD_LETTER_QUEUE])('%s is encrypted and TLS-only', (queueId) => {
+    expect(template().toJSON().Resources[queueId].Properties.SqsManagedSseEnabled).toBe(true)
+    template().hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [ref(queueId)],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    })
+  })
+})
+
+describe('the bucket', () => {
+  it('is encrypted, versioned and not public', () => {
+    template().hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      VersioningConfiguration: { Status: 'Enabled' },
+      LoggingConfiguration: { DestinationBucketName: ref('DataAccessLogsBucketC3B60382') },
+    })
+  })
+
+  it('refuses requests without TLS 1.2', () => {
+    template().hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: ref(FILES_BUCKET),
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({ Effect: 'Deny', Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } } }),
+        ]),
+      },
+    })
+  })
+
+  it('accepts browser POSTs from the configured origins and exposes ETag', () => {
+    template().hasResourceProperties('AWS::S3::Bucket', {
+      CorsConfiguration: {
+        CorsRules: [Match.objectLike({ AllowedOrigins: testProps.corsOrigins, AllowedMethods: Match.arrayWith(['POST']), ExposedHeaders: ['ETag'] })],
+      },
+    })
+  })
+
+  it('cleans up abandoned multipart uploads and old versions', () => {
+    template().hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' }),
+          Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: 30 }, ExpiredObjectDeleteMarker: true }),
+        ]),
+      },
+    })
+  })
+})
+
+describe('the database and cache', () => {
+  it('runs Aurora Serverless v2 Postgres, encrypted, protected and IAM-enabled', () => {
+    template().hasResourceProperties('AWS::RDS::DBCluster', {
+      Engine: 'aurora-postgresql',
+      StorageEncrypted: true,
+      DeletionProtection: true,
+      EnableIAMDatabaseAuthentication: true,
+      EnableHttpEndpoint: true,
+      ServerlessV2ScalingConfiguration: { MinCapacity: 0.5, MaxCapacity: 4 },
+    })
+  })
+
+  it('is reached through RDS Proxy with IAM auth and TLS, the proxy holding the secret', () => {
+    template().hasResourceProperties('AWS::RDS::DBProxy', {
+      EngineFamily: 'POSTGRESQL',
+      RequireTLS: true,
+      Auth: [Match.objectLike({ IAMAuth: 'REQUIRED', SecretArn: ref(single('AWS::SecretsManager::SecretTargetAttachment')) })],
+    })
+  })
+
+  it('rotates the database secret', () => {
+    template().hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
+      RotationRules: { ScheduleExpression: 'rate(30 days)' },
+    })
+  })
+
+  it('caches in ElastiCache Serverless Valkey inside the VPC', () => {
+    template().hasResourceProperties('AWS::ElastiCache::ServerlessCache', {
+      Engine: 'valkey',
+      SecurityGroupIds: [{ 'Fn::GetAtt': ['DataCacheSecurityGroup3936E122', 'GroupId'] }],
+    })
+  })
+})
+
+describe('stateful resources', () => {
+  // Renaming a construct on the path to any of these replaces the resource and loses its data. A change here
+  // must be deliberate (and planned as a migration), never a side effect of a refactor.
+  it('keep their logical ids', () => {
+    expect({
+      buckets: logicalIdsOf(template(), 'AWS::S3::Bucket'),
+      queues: logicalIdsOf(template(), 'AWS::SQS::Queue'),
+      cluster: logicalIdsOf(template(), 'AWS::RDS::DBCluster'),
+      instances: logicalIdsOf(template(), 'AWS::RDS::DBInstance'),
+      secret: logicalIdsOf(template(), 'AWS::SecretsManager::Secret'),
+      proxy: logicalIdsOf(template(), 'AWS::RDS::DBProxy'),
+      cache: logicalIdsOf(template(), 'AWS::ElastiCache::ServerlessCache'),
+    }).toEqual({
+      buckets: ['DataAccessLogsBucketC3B60382', FILES_BUCKET],
+      queues: [DEAD_LETTER_QUEUE, FILES_QUEUE],
+      cluster: ['DataDatabaseA9E9E962'],
+      instances: ['DataDatabaseReader1BB0E4A90', 'DataDatabaseWriter76FFF88A'],
+      secret: ['DataDatabaseSecret0CD5E47D'],
+      proxy: ['DataDatabaseDatabaseProxy39D50854'],
+      cache: ['DataCache179E637C'],
+    })
+  })
+
+  it.each([
+    [FILES_BUCKET, 'Retain'],
+    ['DataAccessLogsBucketC3B60382', 'Retain'],
+    [DEAD_LETTER_QUEUE, 'Retain'],
+    [FILES_QUEUE, 'Delete'],
+    ['DataDatabaseA9E9E962', 'Snapshot'],
+    ['DataDatabaseSecret0CD5E47D', 'Retain'],
+    ['DataCache179E637C', 'Delete'],
+  ])('%s has the removal policy %s', (logicalId, policy) => {
+    const resource = template().toJSON().Resources[logicalId]
+    expect({ DeletionPolicy: resource.DeletionPolicy, UpdateReplacePolicy: resource.UpdateReplacePolicy }).toEqual({
+      DeletionPolicy: policy,
+      UpdateReplacePolicy: policy,
+    })
+  })
+})
+
+describe('deployment order', () => {
+  it('runs the migrations once the database and proxy are ready', () => {
+    const trigger = template().findResources('Custom::Trigger')
+    const [dependsOn] = Object.values(trigger).map((t) => t.DependsOn as string[])
+    expect(dependsOn).toEqual(
+      expect.arrayContaining([
+        'DataDatabaseWriter76FFF88A',
+        'DataDatabaseDatabaseProxyProxyTargetGroup8D2E1ABD',
+        'MigrationsMigrateDatabaseIngress00B37C55AE',
+      ]),
+    )
+  })
+
+  it.each(Object.keys(entries).filter((id) => id !== 'Migrate'))('updates %s only after the migrations ran', (id) => {
+    const triggerId = single('Custom::Trigger')
+    const fn = template().toJSON().Resources[functions[id]?.logicalId ?? 'missing']
+    expect(fn.DependsOn).toContain(triggerId)
+  })
+
+  it('creates the API stage only after the migrations ran', () => {
+    const stage = template().toJSON().Resources[single('AWS::ApiGatewayV2::Stage')]
+    expect(stage.DependsOn).toContain(single('Custom::Trigger'))
+  })
+})
+
+describe('schedules', () => {
+  it.each(scheduledTasks.map((t) => [t.id, t.everySeconds] as const))(
+    'runs %s every %i seconds without retries',
+    (id, everySeconds) => {
+      const minutes = everySeconds / 60
+      template().hasResourceProperties('AWS::Events::Rule', {
+        ScheduleExpression: `rate(${minutes} minute${minutes === 1 ? '' : 's'})`,
+        Targets: [Match.objectLike({ Arn: arnOf(functions[id]?.logicalId ?? 'missing'), RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 0 }) })],
+      })
+    },
+  )
+})
+
+describe('the network', () => {
+  it('has no NAT and reaches S3, SQS and Secrets Manager through endpoints', () => {
+    template().resourceCountIs('AWS::EC2::NatGateway', 0)
+    template().resourceCountIs('AWS::EC2::InternetGateway', 0)
+    const services = Object.values(template().findResources('AWS::EC2::VPCEndpoint')).map((e: Json) =>
+      JSON.stringify(e.Properties.ServiceName),
+    )
+    expect(services.join(' ')).toMatch(/\.s3/)
+    expect(services.join(' ')).toMatch(/\.sqs/)
+    expect(services.join(' ')).toMatch(/\.secretsmanager/)
+  })
+})
+
+describe('operations', () => {
+  const alarms = () => Object.values(template().findResources('AWS::CloudWatch::Alarm')).map((a: Json) => a.Properties)
+
+  it('alarms as soon as a message reaches the dead-letter queue', () => {
+    expect(alarms()).toContainEqual(
+      expect.objectContaining({
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [DEAD_LETTER_QUEUE, 'QueueName'] } }],
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+      }),
+    )
+  })
+
+  it('alarms on the outbox age the relay emits, and when the relay stops emitting it', () => {
+    expect(alarms()).toContainEqual(
+      expect.objectContaining({
+        Namespace: 'UploadPipeline',
+        MetricName: 'OutboxOldestAgeSeconds',
+        Dimensions: [{ Name: 'service', Value: 'upload-pipeline' }],
+        TreatMissingData: 'breaching',
+      }),
+    )
+  })
+
+  it.each(Object.keys(entries))('alarms on errors and throttles of %s', (id) => {
+    for (const metric of ['Errors', 'Throttles']) {
+      expect(alarms()).toContainEqual(
+        expect.objectContaining({
+          Namespace: 'AWS/Lambda',
+          MetricName: metric,
+          Dimensions: [{ Name: 'FunctionName', Value: ref(functions[id]?.logicalId ?? 'missing') }],
+        }),
+      )
+    }
+  })
+
+  it('sends every alarm to the alarm topic', () => {
+    const topicId = single('AWS::SNS::Topic')
+    for (const alarm of alarms()) expect(alarm.AlarmActions).toEqual([ref(topicId)])
+  })
+
+  it('has a dashboard and the outputs ops need', () => {
+    template().resourceCountIs('AWS::CloudWatch::Dashboard', 1)
+    const outputs = ['ApiUrl', 'BucketName', 'QueueUrl', 'DlqUrl', 'DatabaseSecretArn', 'DatabaseClusterArn', 'MigrateFunctionName']
+    for (const output of outputs) {
+      template().hasOutput(output, {})
+    }
+  })
+})
+
+describe('cdk-nag', () => {
+  it('finds nothing unacknowledged in the AwsSolutions pack', () => {
+    const report = new AwsSolutionsChecks().validateScope(synthesized.stack)
+    const findings = report.violations.flatMap((v) => v.violatingResources.map((r) => `${v.ruleName} ${r.constructPath}`))
+    expect(findings).toEqual([])
+  })
+
+  it('leaves no error or warning annotation on the stack', () => {
+    const annotations = Annotations.fromStack(synthesized.stack)
+    expect(annotations.findError('*', Match.anyValue())).toEqual([])
+    expect(annotations.findWarning('*', Match.anyValue())).toEqual([])
+  })
+})
