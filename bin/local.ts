@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import { SQSClient } from '@aws-sdk/client-sqs'
-import { provision } from '../localstack/provision.js'
+import { DEFAULT_CORS_ALLOWED_ORIGINS, provision } from '../localstack/provision.js'
 import { authOptionsFromEnv, createVerifier } from './local/auth.js'
 import { ensureDatabase } from './local/database.js'
 import { applyLocalEnvironment } from './local/environment.js'
@@ -15,6 +15,11 @@ import { webFallback } from './local/web.js'
 applyLocalEnvironment()
 const root = fileURLToPath(new URL('..', import.meta.url))
 const env = process.env
+const port = Number(env.PORT ?? 3000)
+// The upload page posts straight to the bucket from this runtime's origin, whatever port it is on.
+env.CORS_ALLOWED_ORIGINS ??= [
+  ...new Set([`http://127.0.0.1:${port}`, `http://localhost:${port}`, ...DEFAULT_CORS_ALLOWED_ORIGINS]),
+].join(',')
 
 const resources = await provision({ env })
 env.FILES_QUEUE_URL = resources.queueUrl
@@ -27,7 +32,7 @@ const applied = await migrateToLatest(deps().db)
 
 const runtime = await startLocalRuntime({
   root,
-  port: Number(env.PORT ?? 3000),
+  port,
   host: env.HOST ?? '127.0.0.1',
   queueUrl: resources.queueUrl,
   queueArn: resources.queueArn,
