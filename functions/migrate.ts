@@ -1,13 +1,28 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
 import middy from '@middy/core'
-import { migrateToLatest } from './core/db.js'
+import { isDatabaseUnavailable, migrateToLatest } from './core/db.js'
 import { deps, logger } from './core/deps.js'
 
-/** Runs on every deploy before the API takes traffic; a failure fails the deployment. */
+const CONNECT_PATIENCE_MS = 60_000
+
+/**
+ * Runs after the data layer deploys and before the API takes traffic; a failure fails the deploy.
+ * A proxy created in the same deploy can refuse connections for a little while, so connection
+ * failures are retried for a minute before giving up.
+ */
 export const handler = middy()
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .handler(async () => {
-    const applied = await migrateToLatest(deps().db)
-    logger.info('migrations applied', { applied })
-    return { applied }
+    const deadline = Date.now() + CONNECT_PATIENCE_MS
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const applied = await migrateToLatest(deps().db)
+        logger.info('migrations applied', { applied })
+        return { applied }
+      } catch (error) {
+        if (!isDatabaseUnavailable(error) || Date.now() > deadline) throw error
+        logger.warn('database not reachable yet; retrying', { attempt, error: String(error) })
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1_000 * attempt, 5_000)))
+      }
+    }
   })

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import type { Logger } from '@aws-lambda-powertools/logger'
 import type { Config } from './config.js'
 import { DependencyUnavailableError } from './errors.js'
@@ -17,24 +17,40 @@ export interface ContentCache {
 
 export const contentKey = (fileId: string): string => `file_content:${fileId}`
 
-export function createRedisClient(config: Config): Redis {
-  const redis = new Redis(config.redisUrl, {
+export type RedisClient = Redis | Cluster
+
+export function createRedisClient(config: Config): RedisClient {
+  const options = {
     lazyConnect: true,
     // Fail fast instead of queueing commands while Redis is away; callers treat that as a miss.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 2_000,
     commandTimeout: 2_000,
-    retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
     ...(config.redisTls ? { tls: {} } : {}),
-  })
+  }
+  const retryStrategy = (attempt: number): number => Math.min(attempt * 200, 2_000)
+  let redis: RedisClient
+  if (config.redisCluster) {
+    const url = new URL(config.redisUrl)
+    redis = new Cluster([{ host: url.hostname, port: Number(url.port || 6379) }], {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      clusterRetryStrategy: retryStrategy,
+      // The serverless endpoint's TLS certificate names the endpoint, not the nodes' addresses.
+      dnsLookup: (address, callback) => callback(null, address),
+      redisOptions: options,
+    })
+  } else {
+    redis = new Redis(config.redisUrl, { ...options, retryStrategy })
+  }
   // Connection errors surface on the commands that fail (and are logged there); without a
   // listener ioredis would report each reconnect attempt as an unhandled error.
   redis.on('error', () => undefined)
   return redis
 }
 
-export function createContentCache(redis: Redis, config: Config, logger: Logger): ContentCache {
+export function createContentCache(redis: RedisClient, config: Config, logger: Logger): ContentCache {
   const ready = async (): Promise<void> => {
     if (redis.status === 'wait') await redis.connect()
   }

@@ -11,8 +11,12 @@ export interface Config {
   readonly queueUrl: string
   readonly databaseUrl: string
   readonly databasePoolMax: number
+  /** Connect with short-lived IAM tokens (RDS Proxy on AWS) instead of a password in the URL. */
+  readonly databaseIamAuth: boolean
   readonly redisUrl: string
   readonly redisTls: boolean
+  /** ElastiCache Serverless speaks the cluster protocol only. */
+  readonly redisCluster: boolean
   /** Lifetime of a presigned POST. */
   readonly uploadUrlTtlSeconds: number
   /** Lifetime of a presigned GET `download_url`. */
@@ -91,8 +95,10 @@ export function loadConfig(env: Env = process.env): Config {
     queueUrl: required('FILES_QUEUE_URL'),
     databaseUrl: required('DATABASE_URL'),
     databasePoolMax: integer('DATABASE_POOL_MAX', 2, 1),
+    databaseIamAuth: flag('DATABASE_IAM_AUTH', false),
     redisUrl: required('REDIS_URL'),
     redisTls: flag('REDIS_TLS', false),
+    redisCluster: flag('REDIS_CLUSTER', false),
     uploadUrlTtlSeconds: integer('UPLOAD_URL_TTL_SECONDS', 900, 1),
     downloadUrlTtlSeconds: integer('DOWNLOAD_URL_TTL_SECONDS', 300, 1),
     maxFileSize: integer('MAX_FILE_SIZE', 5 * 1024 ** 3, 1),

@@ -1,6 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger'
 import type { Kysely } from 'kysely'
-import type { Redis } from 'ioredis'
 import { createContentCache, createRedisClient, type ContentCache } from './cache.js'
 import { type Config, loadConfig } from './config.js'
 import type { Database } from './database.js'
@@ -23,10 +22,10 @@ export interface Deps {
 export const logger = new Logger({ serviceName: 'upload-pipeline' })
 
 export function createDeps(config: Config): Deps {
-  const db = createDb(config)
+  const db = createDb(config, (error) => logger.warn('database connection lost; the pool reconnects', { error: String(error) }))
   const s3 = createS3Client(config)
   const sqs = createSqsClient(config)
-  const redis: Redis = createRedisClient(config)
+  const redis = createRedisClient(config)
   return {
     config,
     db,
