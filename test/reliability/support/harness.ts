@@ -1,4 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto'
+import { appendFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer, type AddressInfo, type Socket, connect } from 'node:net'
 import { createInterface } from 'node:readline'
@@ -14,7 +16,7 @@ import { enqueueFileUploaded } from '../../../functions/core/outbox.js'
 import { objectKeyFor } from '../../../functions/core/rules.js'
 import { createS3Client } from '../../../functions/core/storage.js'
 import { sha256, sqsClient } from '../../fixtures/pipeline.js'
-import { root } from './report.js'
+import { benchDir, root } from './report.js'
 
 export { root }
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
@@ -227,6 +229,8 @@ export function spawnWorker(script: string, env: Record<string, string | undefin
   let stderr = ''
   proc.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000)
+    // Children's logs, for a post-mortem of a failed scenario.
+    appendFileSync(join(benchDir, 'children.log'), d)
   })
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)))
   const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
