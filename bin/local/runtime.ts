@@ -82,6 +82,15 @@ function decodePathSegment(raw: string): string {
   }
 }
 
+/**
+ * The request target split as API Gateway sees it. Not `new URL()`: it throws on targets such as
+ * `//%zz` (outside any handler, so the process would die) and reads `//host/path` as a host.
+ */
+function splitTarget(target: string): { pathname: string; query: string } {
+  const q = target.indexOf('?')
+  return q === -1 ? { pathname: target, query: '' } : { pathname: target.slice(0, q), query: target.slice(q + 1) }
+}
+
 const errorBody = (code: string, message: string) => JSON.stringify({ error: { code, message } })
 
 async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
@@ -117,7 +126,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
 
   const server = createServer(async (req, res) => {
     const started = performance.now()
-    const url = new URL(req.url ?? '/', 'http://local')
+    const url = splitTarget(req.url ?? '/')
     const method = req.method ?? 'GET'
     try {
       const match = matchRoute(method, url.pathname)
@@ -142,7 +151,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
         method,
         routeKey: `${route.method} ${route.path}`,
         rawPath: url.pathname,
-        rawQueryString: url.search.slice(1),
+        rawQueryString: url.query,
         headers,
         pathParameters: Object.keys(params).length ? params : undefined,
         body,
