@@ -10,7 +10,7 @@ import { objectKeyFor } from '../../../functions/core/rules.js'
 import { MAX_CONFIRM_BATCH } from '../../../functions/core/schemas.js'
 import { confirmUploads, presignUpload } from '../../../functions/core/uploads.js'
 import { ApiClient, postToStorage, resetState, sha256, startRuntime, tokenFor, type PresignBody } from '../../fixtures/pipeline.js'
-import { forgeToken, headObject, stateFingerprint, unsignedToken } from '../../fixtures/security.js'
+import { forgeToken, headObject, rawRequest, stateFingerprint, unsignedToken } from '../../fixtures/security.js'
 
 let runtime: LocalRuntime
 let alice: ApiClient
@@ -267,6 +267,13 @@ describe('input at the edge', () => {
     const res = await alice.request('GET', path)
     expect(res.status).toBe(400)
     expect(res.json.error.code).toBe('VALIDATION_FAILED')
+  })
+
+  it('answers a request target that is not a valid URL with a 404 and keeps serving', async () => {
+    const res = await rawRequest(runtime.url, { method: 'GET', path: '//%E0%A4%A/files', headers: {} })
+    expect(res.status).toBe(404)
+    expect(JSON.parse(res.text).error.code).toBe('ROUTE_NOT_FOUND')
+    expect((await alice.list()).status).toBe(200)
   })
 })
 
