@@ -292,7 +292,7 @@ describe('storage enforces the presigned policy', () => {
     expect(await headObject(post.form_fields.key!)).toBeUndefined()
   })
 
-  it('refuses an upload without a declared size that exceeds the maximum the policy names', async () => {
+  it('bounds an upload without a declared size to 1 byte up to the maximum, refusing an empty one', async () => {
     const res = await alice.presign({ filename: 'a.csv', external_id: 'e' })
     const range = policyOf(res.json).conditions.find((c: unknown) => Array.isArray(c) && c[0] === 'content-length-range')
     expect(range).toEqual(['content-length-range', 1, res.json.max_file_size])
