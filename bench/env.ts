@@ -1,0 +1,23 @@
+import { applyLocalEnvironment } from '../bin/local/environment.js'
+
+/**
+ * The benchmark environment: the local defaults with a database, Redis index, bucket and queues of
+ * its own, so a benchmark never disturbs the tests (DB 15, `upload_pipeline_test`) or `npm start`.
+ * The presign rate limit stays on (its Redis round trip is part of the cost) but cannot trip; logging
+ * stays at the shipped level (INFO).
+ */
+export const BENCH_OVERRIDES = {
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/upload_pipeline_bench',
+  REDIS_URL: 'redis://127.0.0.1:6379/14',
+  FILES_BUCKET_NAME: 'upload-pipeline-bench-files',
+  FILES_QUEUE_NAME: 'upload-pipeline-bench-files',
+  PRESIGN_RATE_LIMIT: '1000000000',
+} as const
+
+/** A queue of its own for the relay benchmark, so no poller consumes what it measures. */
+export const RELAY_QUEUE_NAME = 'upload-pipeline-bench-relay'
+
+export function applyBenchEnvironment(env: NodeJS.ProcessEnv = process.env): void {
+  applyLocalEnvironment(env, { ...BENCH_OVERRIDES })
+  env.FILES_QUEUE_URL ??= `${env.AWS_ENDPOINT_URL}/queue/us-east-1/000000000000/${BENCH_OVERRIDES.FILES_QUEUE_NAME}`
+}

@@ -1,0 +1,126 @@
+/**
+ * `npm run bench [-- --quick] [-- --only=hashing,e2e,api,relay,cold]`: measures the pipeline against
+ * its limits, each figure beside a baseline measured in the same run, prints the figures and
+ * rewrites docs/BENCHMARKS.md. Runs against the bench database, Redis DB and LocalStack resources
+ * (bench/env.ts), never those of the tests or `npm start`.
+ */
+import { mkdir, writeFile } from 'node:fs/promises'
+import { cpus, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { DeleteQueueCommand, SQSClient } from '@aws-sdk/client-sqs'
+import { applyBenchEnvironment, RELAY_QUEUE_NAME } from './env.js'
+import type { Section } from './stats.js'
+
+applyBenchEnvironment()
+const root = fileURLToPath(new URL('..', import.meta.url))
+const args = process.argv.slice(2)
+const quick = args.includes('--quick')
+const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',')
+const wants = (name: string) => !only || only.includes(name)
+const log = (line: string) => console.log(`bench: ${line}`)
+
+// Imported after the environment is complete: the product reads it on first use.
+const { provision } = await import('../localstack/provision.js')
+const { ensureDatabase } = await import('../bin/local/database.js')
+const { createDb, migrateToLatest } = await import('../functions/core/db.js')
+const { createS3Client } = await import('../functions/core/storage.js')
+const { loadConfig } = await import('../functions/core/config.js')
+
+const started = Date.now()
+await mkdir(join(root, '.bench'), { recursive: true })
+await ensureDatabase(process.env.DATABASE_URL!, { fresh: true })
+{
+  const db = createDb({ databaseUrl: process.env.DATABASE_URL!, databasePoolMax: 1 })
+  await migrateToLatest(db)
+  await db.destroy()
+}
+// Queues of this run only, deleted at the end: a stopped runtime's long polls stay open on the SQS
+// side for up to 20 s and would swallow the next run's first messages for the visibility timeout.
+const runId = Date.now().toString(36)
+const resources = await provision({ env: process.env, queueName: `${process.env.FILES_QUEUE_NAME}-${runId}` })
+process.env.FILES_QUEUE_URL = resources.queueUrl
+const relayQueue = await provision({ env: process.env, queueName: `${RELAY_QUEUE_NAME}-${runId}` })
+const sqs = new SQSClient({ region: process.env.AWS_REGION, endpoint: process.env.AWS_ENDPOINT_URL })
+const config = loadConfig()
+const s3 = createS3Client(config)
+
+const sections: (Section & { ok: boolean })[] = []
+const failures: string[] = []
+async function section(name: string, fn: () => Promise<Section & { ok: boolean }>): Promise<void> {
+  if (!wants(name)) return
+  try {
+    sections.push(await fn())
+  } catch (error) {
+    failures.push(name)
+    console.error(`bench: ${name} failed:`, error)
+    sections.push({ title: name, body: `Failed in this run: \`${String(error).slice(0, 300)}\``, ok: false })
+  }
+}
+
+await section('hashing', async () => {
+  const { benchHashing } = await import('./hashing.js')
+  return benchHashing({ root, s3, bucket: config.bucketName, sizesMiB: quick ? [64] : [64, 256, 1024], reps: quick ? 2 : 3, log })
+})
+
+if (wants('e2e') || wants('api')) {
+  const { spawnRuntime } = await import('./runtime-process.js')
+  const { tokenFor } = await import('../test/fixtures/pipeline.js')
+  const { createObjectStore } = await import('../functions/core/storage.js')
+  const db = createDb(config)
+  const storage = createObjectStore(s3, config.bucketName)
+  const owner = 'bench-user'
+  const token = await tokenFor(owner, '2h')
+  const runtime = await spawnRuntime(root)
+  log(`runtime listening on ${runtime.url} (separate process, pid ${runtime.child.pid})`)
+  try {
+    await section('e2e', async () => {
+      const { benchEndToEnd } = await import('./e2e.js')
+      return benchEndToEnd({ url: runtime.url, token, owner, db, storage, s3, sqs, bucket: config.bucketName, scratchQueueUrl: relayQueue.queueUrl, files: quick ? 500 : 1000, concurrency: 16, log })
+    })
+    await section('api', async () => {
+      const { benchApi } = await import('./api.js')
+      return benchApi({ url: runtime.url, token, owner, db, s3, bucket: config.bucketName, quick, log })
+    })
+  } finally {
+    await runtime.stop()
+    await db.destroy()
+  }
+}
+
+await section('relay', async () => {
+  const { benchRelay } = await import('./relay.js')
+  const { createSqsClient } = await import('../functions/core/queue.js')
+  const db = createDb(config)
+  const client = createSqsClient(config)
+  try {
+    return await benchRelay({ db, sqs: client, queueUrl: relayQueue.queueUrl, rows: quick ? 2000 : 10000, reps: 3, log })
+  } finally {
+    client.destroy()
+    await db.destroy()
+  }
+})
+
+await section('cold', async () => {
+  const { benchColdStart } = await import('./cold-start.js')
+  return benchColdStart({ root, reps: quick ? 5 : 10, log })
+})
+
+for (const url of [resources.queueUrl, resources.dlqUrl, relayQueue.queueUrl, relayQueue.dlqUrl]) {
+  await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => undefined)
+}
+sqs.destroy()
+s3.destroy()
+const { renderReport } = await import('./report.js')
+const report = renderReport({
+  quick,
+  sections,
+  machine: `${cpus().length} x ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 1024 ** 3)} GiB RAM, Node ${process.versions.node}`,
+  seconds: (Date.now() - started) / 1000,
+  partial: Boolean(only),
+})
+console.log(`\n${report}`)
+if (!only) await writeFile(join(root, 'docs', 'BENCHMARKS.md'), report)
+else await writeFile(join(root, '.bench', 'BENCHMARKS.partial.md'), report)
+log(`done in ${Math.round((Date.now() - started) / 1000)} s${failures.length ? `; failed: ${failures.join(', ')}` : ''}`)
+process.exit(failures.length ? 1 : 0)

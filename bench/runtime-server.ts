@@ -1,0 +1,36 @@
+/**
+ * The local runtime in a process of its own, as `npm start` runs it (4 pollers, 20 s long polls,
+ * relay sweep every second), but on the bench resources and a free port. The bench orchestrator
+ * spawns it after provisioning; it prints one JSON line `{ url }` once it listens.
+ */
+import { fileURLToPath } from 'node:url'
+import { SQSClient } from '@aws-sdk/client-sqs'
+import { authOptionsFromEnv, createVerifier } from '../bin/local/auth.js'
+import { startLocalRuntime } from '../bin/local/runtime.js'
+import { applyBenchEnvironment } from './env.js'
+
+applyBenchEnvironment()
+const env = process.env
+const root = fileURLToPath(new URL('..', import.meta.url))
+const queueUrl = env.FILES_QUEUE_URL!
+const [, , account, name] = new URL(queueUrl).pathname.split('/').slice(1)
+
+const { deps } = await import('../functions/core/deps.js')
+const runtime = await startLocalRuntime({
+  root,
+  port: 0,
+  queueUrl,
+  queueArn: `arn:aws:sqs:${env.AWS_REGION}:${account}:${name}`,
+  sqs: new SQSClient({ region: env.AWS_REGION, endpoint: env.AWS_ENDPOINT_URL }),
+  verify: createVerifier(authOptionsFromEnv(env)),
+  pollers: Number(env.LOCAL_POLLERS ?? 4),
+  // Request lines would cost the runtime as much as some handlers; the handlers still log as shipped.
+  log: () => undefined,
+})
+process.stdout.write(`${JSON.stringify({ url: runtime.url })}\n`)
+
+process.on('SIGTERM', async () => {
+  await runtime.close()
+  await deps().close()
+  process.exit(0)
+})
