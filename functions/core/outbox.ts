@@ -14,13 +14,49 @@ export interface FileUploadedMessage {
 
 /** Adds a `file.uploaded` event to the outbox inside the caller's transaction. */
 export async function enqueueFileUploaded(trx: Transaction<Database>, fileIds: readonly string[]): Promise<string[]> {
+  return (await insertEvents(trx, fileIds, 0)).map((e) => e.id)
+}
+
+/** An outbox row the caller publishes itself (see `leaseFileUploaded`). */
+export interface LeasedEvent {
+  id: string
+  fileId: string
+}
+
+/**
+ * How long the relay sweep leaves a confirm's outbox rows to that confirm's own publish: the
+ * confirm function's timeout, so the sweep never races a confirm that may still be running.
+ */
+export const EAGER_PUBLISH_LEASE_SECONDS = 30
+
+/**
+ * Like `enqueueFileUploaded`, but the rows are not due until the lease ends, so the caller can
+ * publish them with `publishLeased` right after its commit without claiming them again. If the
+ * caller dies first, the sweep publishes them once the lease is over.
+ */
+export async function leaseFileUploaded(
+  trx: Transaction<Database>,
+  fileIds: readonly string[],
+  leaseSeconds = EAGER_PUBLISH_LEASE_SECONDS,
+): Promise<LeasedEvent[]> {
+  return insertEvents(trx, fileIds, leaseSeconds)
+}
+
+async function insertEvents(trx: Transaction<Database>, fileIds: readonly string[], leaseSeconds: number): Promise<LeasedEvent[]> {
   if (fileIds.length === 0) return []
   const rows = await trx
     .insertInto('outbox')
-    .values(fileIds.map((fileId) => ({ file_id: fileId, event_type: FILE_UPLOADED, payload: JSON.stringify({ file_id: fileId }) })))
-    .returning('id')
+    .values(
+      fileIds.map((fileId) => ({
+        file_id: fileId,
+        event_type: FILE_UPLOADED,
+        payload: JSON.stringify({ file_id: fileId }),
+        ...(leaseSeconds > 0 ? { next_attempt_at: sql<Date>`now() + make_interval(secs => ${leaseSeconds})` } : {}),
+      })),
+    )
+    .returning(['id', 'file_id'])
     .execute()
-  return rows.map((r) => r.id)
+  return rows.map((r) => ({ id: r.id, fileId: r.file_id }))
 }
 
 export interface RelayOptions {
@@ -41,14 +77,40 @@ export interface RelayResult {
 const backoffSeconds = (attempts: number): number => Math.min(2 ** attempts, 300)
 
 /**
+ * Rows claimed per round. A round pays a claim, an update and a commit, and waits for its slowest
+ * send, so small rounds spend most of their time on that fixed cost: at 100 rows the relay reached
+ * 0.63 of a bare SendMessageBatch loop, at 500 it keeps up with one (docs/BENCHMARKS.md).
+ */
+const DEFAULT_ROUND_SIZE = 500
+/** SendMessageBatch calls in flight per round. */
+const SEND_CONCURRENCY = 10
+
+async function settleConcurrently<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+  const results = new Array<PromiseSettledResult<R>>(items.length)
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++
+      try {
+        results[i] = { status: 'fulfilled', value: await fn(items[i]!) }
+      } catch (reason) {
+        results[i] = { status: 'rejected', reason }
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return results
+}
+
+/**
  * Publishes unpublished outbox rows. Each round claims due rows with `FOR UPDATE SKIP LOCKED`
  * (so any number of relays can run at once without publishing a row twice), sends them with
- * SendMessageBatch ten at a time, and in the same transaction marks the sent rows published and
+ * SendMessageBatch ten messages a call and ten calls at a time, and in the same transaction marks the sent rows published and
  * schedules failed ones for a retry with exponential backoff. A crash after sending and before
  * commit republishes those rows: delivery is at least once and the consumer is idempotent.
  */
 export async function relayOutbox(db: Kysely<Database>, queue: MessageQueue, options: RelayOptions = {}): Promise<RelayResult> {
-  const batchSize = options.batchSize ?? 100
+  const batchSize = options.batchSize ?? DEFAULT_ROUND_SIZE
   const maxRounds = options.maxRounds ?? Number.POSITIVE_INFINITY
   const result: RelayResult = { published: 0, failed: 0, rounds: 0 }
   if (options.ids?.length === 0) return result
@@ -69,28 +131,7 @@ export async function relayOutbox(db: Kysely<Database>, queue: MessageQueue, opt
       const rows = await claim.execute()
       if (rows.length === 0) return undefined
 
-      const batches: (typeof rows)[] = []
-      for (let i = 0; i < rows.length; i += SQS_MAX_BATCH) batches.push(rows.slice(i, i + SQS_MAX_BATCH))
-      const outcomes = await Promise.allSettled(
-        batches.map((batch) =>
-          queue.sendBatch(
-            batch.map((row) => ({
-              id: row.id,
-              body: JSON.stringify({ event: FILE_UPLOADED, file_id: row.file_id, outbox_id: row.id } satisfies FileUploadedMessage),
-            })),
-          ),
-        ),
-      )
-
-      const failures = new Map<string, string>()
-      outcomes.forEach((outcome, i) => {
-        if (outcome.status === 'fulfilled') {
-          for (const f of outcome.value.failed) failures.set(f.id, f.reason)
-        } else {
-          for (const row of batches[i]!) failures.set(row.id, String(outcome.reason))
-        }
-      })
-
+      const failures = await sendEvents(queue, rows.map((r) => ({ id: r.id, fileId: r.file_id })))
       const sent = rows.filter((r) => !failures.has(r.id)).map((r) => r.id)
       if (sent.length) {
         await trx.updateTable('outbox').set({ published_at: sql`now()`, last_error: null }).where('id', 'in', sent).execute()
@@ -117,6 +158,57 @@ export async function relayOutbox(db: Kysely<Database>, queue: MessageQueue, opt
     if (round.claimed < batchSize || round.published === 0) break
   }
   return result
+}
+
+/** Sends the events ten to a SendMessageBatch call; returns the reason for each event that was not accepted. */
+async function sendEvents(queue: MessageQueue, events: readonly LeasedEvent[]): Promise<Map<string, string>> {
+  const batches: LeasedEvent[][] = []
+  for (let i = 0; i < events.length; i += SQS_MAX_BATCH) batches.push(events.slice(i, i + SQS_MAX_BATCH))
+  const outcomes = await settleConcurrently(batches, SEND_CONCURRENCY, (batch) =>
+    queue.sendBatch(
+      batch.map((e) => ({
+        id: e.id,
+        body: JSON.stringify({ event: FILE_UPLOADED, file_id: e.fileId, outbox_id: e.id } satisfies FileUploadedMessage),
+      })),
+    ),
+  )
+  const failures = new Map<string, string>()
+  outcomes.forEach((outcome, i) => {
+    if (outcome.status === 'fulfilled') {
+      for (const f of outcome.value.failed) failures.set(f.id, f.reason)
+    } else {
+      for (const e of batches[i]!) failures.set(e.id, String(outcome.reason))
+    }
+  })
+  return failures
+}
+
+/**
+ * Publishes events the caller leased with `leaseFileUploaded`, outside any transaction: no row lock
+ * or pooled connection is held while SQS answers, and the rows need no second claim. Sent rows are
+ * marked published; failed ones are handed back to the sweep at once.
+ */
+export async function publishLeased(db: Kysely<Database>, queue: MessageQueue, events: readonly LeasedEvent[]): Promise<RelayResult> {
+  if (events.length === 0) return { published: 0, failed: 0, rounds: 0 }
+  const failures = await sendEvents(queue, events)
+  const sent = events.filter((e) => !failures.has(e.id)).map((e) => e.id)
+  if (sent.length) {
+    await db
+      .updateTable('outbox')
+      .set({ published_at: sql`now()`, last_error: null })
+      .where('id', 'in', sent)
+      .where('published_at', 'is', null)
+      .execute()
+  }
+  if (failures.size) {
+    await db
+      .updateTable('outbox')
+      .set({ attempts: sql`attempts + 1`, last_error: [...failures.values()][0]!.slice(0, 500), next_attempt_at: sql`now()` })
+      .where('id', 'in', [...failures.keys()])
+      .where('published_at', 'is', null)
+      .execute()
+  }
+  return { published: sent.length, failed: failures.size, rounds: 1 }
 }
 
 /** Deletes published rows older than the retention period. */

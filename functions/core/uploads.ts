@@ -4,7 +4,7 @@ import { AppError, fileNotFound } from './errors.js'
 import type { Deps } from './deps.js'
 import { CONFIRMED_STATUSES, type FileRecord, type FileStatus, type FileView, toFileView } from './files.js'
 import { findOwnedFiles, insertFile, listOwnedFiles, markUploaded } from './files.repository.js'
-import { enqueueFileUploaded, relayOutbox } from './outbox.js'
+import { leaseFileUploaded, publishLeased } from './outbox.js'
 import {
   attachmentDisposition,
   isTextContentType,
@@ -138,18 +138,18 @@ async function confirmItems(deps: Deps, ownerId: string, items: readonly Confirm
   })
 
   const toConfirm = items.filter((_, i) => verdicts[i]!.ok === 'verify')
-  const { moved, outboxIds } = await db.transaction().execute(async (trx) => {
+  const { moved, events } = await db.transaction().execute(async (trx) => {
     const moved = new Set<string>()
     for (const item of toConfirm) {
       if (await markUploaded(trx, item.file_id, item.file_size)) moved.add(item.file_id)
     }
-    return { moved, outboxIds: await enqueueFileUploaded(trx, [...moved]) }
+    return { moved, events: await leaseFileUploaded(trx, [...moved]) }
   })
   for (const fileId of moved) deps.logger.info('upload confirmed', { file_id: fileId })
 
-  if (outboxIds.length) {
+  if (events.length) {
     try {
-      await relayOutbox(db, deps.queue, { ids: outboxIds })
+      await publishLeased(db, deps.queue, events)
     } catch (error) {
       deps.logger.warn('eager publish failed; the relay sweep will publish', { error: String(error) })
     }
