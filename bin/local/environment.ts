@@ -11,7 +11,8 @@ export const LOCAL_DEFAULTS: Readonly<Record<string, string>> = {
   FILES_BUCKET_NAME: 'upload-pipeline-files',
   FILES_QUEUE_NAME: 'upload-pipeline-files',
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/upload_pipeline',
-  DATABASE_POOL_MAX: '10',
+  // One pool serves every locally invoked function at once (on AWS each environment has its own).
+  DATABASE_POOL_MAX: '20',
   REDIS_URL: 'redis://127.0.0.1:6379/0',
   POWERTOOLS_SERVICE_NAME: 'upload-pipeline',
   POWERTOOLS_METRICS_NAMESPACE: 'UploadPipeline',
