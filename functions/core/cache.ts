@@ -50,16 +50,30 @@ export function createRedisClient(config: Config): RedisClient {
   return redis
 }
 
+/** How long the cache is skipped after a Redis failure before it is tried again. */
+export const CACHE_BYPASS_MS = 5_000
+
 export function createContentCache(redis: RedisClient, config: Config, logger: Logger): ContentCache {
+  // Concurrent first calls share one connect: without the offline queue, a command sent while the
+  // connection is still being made fails, and would needlessly trip the bypass below.
+  let connecting: Promise<void> | undefined
   const ready = async (): Promise<void> => {
-    if (redis.status === 'wait') await redis.connect()
+    if (redis.status === 'wait') connecting ??= redis.connect().finally(() => (connecting = undefined))
+    if (connecting) await connecting
   }
+  // After a failure the cache is skipped for a few seconds. A hung Redis (SIGSTOP, a saturated node)
+  // fails each command only after `commandTimeout`, and without this every GET paid that twice (get
+  // and re-cache) for as long as the outage lasted (found by test/reliability, scenario 7).
+  let bypassUntil = 0
+  const bypassed = (): boolean => Date.now() < bypassUntil
   const degrade = (operation: string, error: unknown): void => {
+    bypassUntil = Date.now() + CACHE_BYPASS_MS
     logger.warn('cache unavailable, continuing without it', { operation, error: String(error) })
   }
 
   return {
     async get(fileId) {
+      if (bypassed()) return undefined
       try {
         await ready()
         return (await redis.getBuffer(contentKey(fileId))) ?? undefined
@@ -70,7 +84,7 @@ export function createContentCache(redis: RedisClient, config: Config, logger: L
     },
 
     async set(fileId, content) {
-      if (content.length > config.cacheMaxBytes) return false
+      if (content.length > config.cacheMaxBytes || bypassed()) return false
       try {
         await ready()
         await redis.set(contentKey(fileId), content, 'EX', config.cacheTtlSeconds)
@@ -84,6 +98,7 @@ export function createContentCache(redis: RedisClient, config: Config, logger: L
     async rateLimit(key, limit, windowSeconds) {
       const window = Math.floor(Date.now() / 1000 / windowSeconds)
       const redisKey = `rate:${key}:${window}`
+      if (bypassed()) return { allowed: true, retryAfterSeconds: 0 }
       try {
         await ready()
         const [[, count]] = (await redis.multi().incr(redisKey).expire(redisKey, windowSeconds + 1).exec()) as [[unknown, number]]
