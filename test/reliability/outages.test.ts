@@ -98,7 +98,13 @@ describe('outages of the backing services', () => {
     const redis = await throwawayRedis()
     const queue = await scenarioQueue('redis-down')
     try {
-      const { api } = await startRuntimeChild({ REDIS_URL: redis.url, FILES_QUEUE_URL: queue.queueUrl, FILES_QUEUE_ARN: queue.queueArn })
+      // A real presign rate limit, so the limiter's Redis calls are part of the outage too.
+      const { api } = await startRuntimeChild({
+        REDIS_URL: redis.url,
+        FILES_QUEUE_URL: queue.queueUrl,
+        FILES_QUEUE_ARN: queue.queueArn,
+        PRESIGN_RATE_LIMIT: '100000',
+      })
       const count = sized(20, 100)
       const before = await uploadMany(api, count)
       for (const f of before) expect((await confirmOnce(api, f)).status).toBe(200)
@@ -130,16 +136,35 @@ describe('outages of the backing services', () => {
         await readBack(api, f.id)
         expect(await readBack(api, f.id)).toMatchObject({ status: 200, sha256: f.sha256, cache: 'HIT' })
       }
-      const lost = await lostFiles(shared, [...before, ...during])
+
+      // Frozen rather than stopped: connections stay open and nothing answers, so only timeouts help.
+      redis.freeze()
+      let slowestFrozen = 0
+      let frozen: Uploaded[] = []
+      try {
+        for (const f of before.slice(0, 5)) {
+          const read = await readBack(api, f.id)
+          expect(read).toMatchObject({ status: 200, sha256: f.sha256, cache: 'MISS' })
+          slowestFrozen = Math.max(slowestFrozen, read.ms)
+        }
+        frozen = await uploadMany(api, 5)
+        for (const f of frozen) expect((await confirmOnce(api, f)).status).toBe(200)
+        await waitFor('files SYNCED with Redis frozen', async () => (await lostFiles(shared, frozen)).length === 0, 120_000, 200)
+      } finally {
+        redis.thaw()
+      }
+      expect(slowestFrozen).toBeLessThan(ANSWER_BOUND_MS)
+
+      const lost = await lostFiles(shared, [...before, ...during, ...frozen])
       expect(lost).toEqual([])
       recordScenario({
         id: '7',
         scenario: 'Redis down',
-        injected: `throwaway redis-server stopped (SIGTERM) with ${count} files cached, ${count} more uploaded while it was down, then restarted`,
-        files: count * 2,
+        injected: `throwaway redis-server stopped (SIGTERM) with ${count} files cached, ${count} more uploaded while it was down, then restarted; then frozen (SIGSTOP) while 5 files were read and 5 uploaded`,
+        files: count * 2 + frozen.length,
         lost: lost.length,
         duplicates: '0 double SYNCED',
-        recovery: `GETs served from S3 throughout (slowest ${slowest} ms, all X-Cache MISS, content verified); first cache HIT ${seconds(recovery)} after Redis restarted`,
+        recovery: `GETs served from S3 throughout (slowest ${slowest} ms, all X-Cache MISS, content verified); first cache HIT ${seconds(recovery)} after Redis restarted; frozen Redis: GETs still 200 from S3 (slowest ${slowestFrozen} ms, bounded by the 2 s command timeout), uploads SYNCED`,
       })
     } finally {
       await stopChildren()

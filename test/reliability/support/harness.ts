@@ -322,7 +322,15 @@ export async function throwawayRedis() {
     await exited
   }
   await start()
-  return { port, url: `redis://127.0.0.1:${port}/0`, start, stop }
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}/0`,
+    start,
+    stop,
+    /** SIGSTOP: the server keeps its connections but answers nothing, the nastier outage. */
+    freeze: () => void proc?.kill('SIGSTOP'),
+    thaw: () => void proc?.kill('SIGCONT'),
+  }
 }
 
 export function canConnect(port: number): Promise<boolean> {
