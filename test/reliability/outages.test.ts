@@ -107,7 +107,7 @@ describe('outages of the backing services', () => {
       })
       const count = sized(20, 100)
       const before = await uploadMany(api, count)
-      for (const f of before) expect((await confirmOnce(api, f)).status).toBe(200)
+      for (const f of before) expect(await confirmOnce(api, f)).toMatchObject({ status: 200 })
       await waitFor('files SYNCED with Redis up', async () => (await lostFiles(shared, before)).length === 0, 60_000, 200)
       for (const f of before) expect(await readBack(api, f.id)).toMatchObject({ status: 200, sha256: f.sha256, cache: 'HIT' })
 
@@ -119,7 +119,7 @@ describe('outages of the backing services', () => {
         slowest = Math.max(slowest, read.ms)
       }
       const during = await uploadMany(api, count)
-      for (const f of during) expect((await confirmOnce(api, f)).status).toBe(200)
+      for (const f of during) expect(await confirmOnce(api, f)).toMatchObject({ status: 200 })
       await waitFor('files SYNCED with Redis down', async () => (await lostFiles(shared, during)).length === 0, 60_000, 200)
       for (const f of during) {
         const read = await readBack(api, f.id)
@@ -148,7 +148,7 @@ describe('outages of the backing services', () => {
           slowestFrozen = Math.max(slowestFrozen, read.ms)
         }
         frozen = await uploadMany(api, 5)
-        for (const f of frozen) expect((await confirmOnce(api, f)).status).toBe(200)
+        for (const f of frozen) expect(await confirmOnce(api, f)).toMatchObject({ status: 200 })
         await waitFor('files SYNCED with Redis frozen', async () => (await lostFiles(shared, frozen)).length === 0, 120_000, 200)
       } finally {
         redis.thaw()

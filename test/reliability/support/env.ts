@@ -19,9 +19,17 @@ export const RELIABILITY_OVERRIDES = {
   POWERTOOLS_LOG_LEVEL: 'ERROR',
 } as const
 
+/**
+ * Several people (and their `npm test`) may run the suite on one machine at once: each run gets a
+ * database of its own, named after the run id the global setup sets and the workers inherit.
+ */
 export function applyReliabilityEnvironment(env: NodeJS.ProcessEnv = process.env): void {
-  applyLocalEnvironment(env, { ...RELIABILITY_OVERRIDES })
-  env.FILES_QUEUE_URL ??= `${env.AWS_ENDPOINT_URL}/queue/us-east-1/000000000000/${RELIABILITY_OVERRIDES.FILES_QUEUE_NAME}`
+  const run = env.RELIABILITY_RUN_ID
+  applyLocalEnvironment(env, {
+    ...RELIABILITY_OVERRIDES,
+    ...(run ? { DATABASE_URL: `${RELIABILITY_OVERRIDES.DATABASE_URL}_${run}` } : {}),
+  })
+  env.FILES_QUEUE_URL = `${env.AWS_ENDPOINT_URL}/queue/us-east-1/000000000000/${RELIABILITY_OVERRIDES.FILES_QUEUE_NAME}`
 }
 
 /** `npm run reliability` sets RELIABILITY_FULL=1: the issue's sizes. Otherwise a CI-sized subset. */

@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url'
 
 export const root = fileURLToPath(new URL('../../..', import.meta.url))
 export const benchDir = join(root, '.bench', 'reliability')
-const resultsFile = join(benchDir, 'results.jsonl')
+/** One file per run: two runs on one machine must not mix their figures. */
+const resultsFile = (): string => join(benchDir, `results-${process.env.RELIABILITY_RUN_ID ?? 'adhoc'}.jsonl`)
 
 /** One row of docs/RELIABILITY.md. Recorded only once the scenario's assertions passed. */
 export interface ScenarioFigures {
@@ -35,17 +36,17 @@ type Line = ({ kind: 'scenario' } & ScenarioFigures) | ({ kind: 'load' } & LoadF
 
 export function resetResults(): void {
   mkdirSync(benchDir, { recursive: true })
-  writeFileSync(resultsFile, '')
+  writeFileSync(resultsFile(), '')
 }
 
 export function recordScenario(figures: ScenarioFigures): void {
   mkdirSync(benchDir, { recursive: true })
-  appendFileSync(resultsFile, `${JSON.stringify({ kind: 'scenario', ...figures })}\n`)
+  appendFileSync(resultsFile(), `${JSON.stringify({ kind: 'scenario', ...figures })}\n`)
 }
 
 export function recordLoad(figures: LoadFigures): void {
   mkdirSync(benchDir, { recursive: true })
-  appendFileSync(resultsFile, `${JSON.stringify({ kind: 'load', ...figures })}\n`)
+  appendFileSync(resultsFile(), `${JSON.stringify({ kind: 'load', ...figures })}\n`)
 }
 
 export const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
@@ -60,8 +61,8 @@ const EXPECTED = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10']
 
 /** Renders the recorded figures; the full run writes docs/RELIABILITY.md, every run .bench/. */
 export function renderReport(options: { full: boolean; startedAt: Date; finishedAt: Date; machine: string }): string {
-  const lines: Line[] = existsSync(resultsFile)
-    ? readFileSync(resultsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line)
+  const lines: Line[] = existsSync(resultsFile())
+    ? readFileSync(resultsFile(), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line)
     : []
   const scenarios = new Map(lines.filter((l) => l.kind === 'scenario').map((l) => [l.id, l as ScenarioFigures]))
   const load = lines.find((l) => l.kind === 'load') as LoadFigures | undefined
