@@ -24,7 +24,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await runtime.close()
 })
-beforeEach(resetState)
 
 const uuid = '6f1c8a3e-2b7d-4c1e-9a5f-0d3b2c1a4e5f'
 
@@ -71,6 +70,8 @@ const badCredentials: [string, () => Promise<Record<string, string>>][] = [
 ]
 
 describe('authentication', () => {
+  // The refusals compare state before and after each request; they need no clean slate of their own.
+  beforeAll(resetState)
   const cases = protectedRequests.flatMap((request) => badCredentials.map(([attack, headers]) => ({ ...request, attack, headers })))
 
   it.each(cases)('$route refuses $attack with 401 and changes nothing', async ({ method, path, body, headers }) => {
@@ -96,6 +97,7 @@ describe('authentication', () => {
   })
 
   it('accepts any subject of up to 255 well-formed characters as an owner of its own', async () => {
+    await resetState()
     const subject = `🦄 Ünïcødé 用户 ${'ß'.repeat(200)}`.padEnd(254, '∑') + '😀'
     expect([...subject].length).toBeLessThanOrEqual(255)
     const owner = new ApiClient(runtime.url, await tokenFor(subject))
@@ -111,6 +113,8 @@ describe('authentication', () => {
 })
 
 describe('owner isolation', () => {
+  beforeEach(resetState)
+
   async function aliceSyncedFile() {
     const bytes = Buffer.from('secret,data\n1,2\n')
     const { post } = await alice.upload(bytes, { filename: 'alice-secrets.csv', external_id: 'alice-batch' })
@@ -179,6 +183,8 @@ describe('owner isolation', () => {
 })
 
 describe('input at the edge', () => {
+  beforeEach(resetState)
+
   const hostileFilenames: [string, string][] = [
     ['a traversal with slashes', '../../etc/passwd'],
     ['a traversal with backslashes', '..\\..\\windows\\system32'],
@@ -278,6 +284,8 @@ describe('input at the edge', () => {
 })
 
 describe('storage enforces the presigned policy', () => {
+  beforeEach(resetState)
+
   async function presign(client: ApiClient, size: number): Promise<PresignBody> {
     const res = await client.presign({ filename: 'a.csv', external_id: 'e', file_size: size })
     expect(res.status).toBe(201)
@@ -370,6 +378,8 @@ describe('storage enforces the presigned policy', () => {
 })
 
 describe('integrity', () => {
+  beforeEach(resetState)
+
   it('marks a file FAILED with CHECKSUM_MISMATCH when its bytes differ from the declared sha256, and never serves them', async () => {
     const declared = sha256(Buffer.from('what the client meant to send'))
     const bytes = Buffer.from('what actually arrived')
