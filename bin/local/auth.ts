@@ -11,11 +11,11 @@ export interface AuthOptions {
 
 export function authOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): AuthOptions {
   return {
-    issuer: env.JWT_ISSUER ?? 'upload-pipeline-local',
-    audience: env.JWT_AUDIENCE ?? 'upload-pipeline',
+    issuer: env.JWT_ISSUER || 'upload-pipeline-local',
+    audience: env.JWT_AUDIENCE || 'upload-pipeline',
     ...(env.JWT_JWKS_URL ? { jwksUrl: env.JWT_JWKS_URL } : {}),
     // For development only: anyone with this string can mint tokens for any subject.
-    secret: env.JWT_SECRET ?? 'local-development-secret-do-not-use-in-production',
+    secret: env.JWT_SECRET || 'local-development-secret-do-not-use-in-production',
   }
 }
 

@@ -8,7 +8,7 @@ const echo = httpRoute({ body: z.object({ name: z.string().min(1) }), status: 20
   body: { hello: body.name, owner: ownerId },
 }))
 const failing = (error: unknown) => httpRoute({}, async () => Promise.reject(error))
-const headers = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }
+const headers = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }
 
 describe('the HTTP middleware stack', () => {
   it('passes the validated body and the token subject to the handler', async () => {

@@ -47,7 +47,12 @@ export interface RouteResult {
 /** Request bodies are small JSON documents; anything larger is refused before parsing. */
 export const MAX_BODY_BYTES = 64 * 1024
 
-const jsonHeaders = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }
+// nosniff: a JSON body must never be sniffed into something a browser renders.
+const jsonHeaders = {
+  'content-type': 'application/json; charset=utf-8',
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+}
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}): HttpResponse => ({
   statusCode: status,
