@@ -51,8 +51,9 @@ export default defineConfig({
         test: {
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],
-          globalSetup: ['test/integration/global-setup.ts'],
-          setupFiles: ['test/integration/setup.ts'],
+          // Its own database, bucket and queue (test/browser/env.ts), so it cannot disturb the integration tier.
+          globalSetup: ['test/browser/global-setup.ts'],
+          setupFiles: ['test/browser/setup.ts'],
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 120_000,

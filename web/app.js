@@ -126,7 +126,8 @@ async function process({ file, view }) {
     })
     view.item.dataset.fileId = post.file_id
     view.state('uploading', 'Uploading to storage…')
-    await uploadToStorage(post, file, (fraction) => view.progress(fraction))
+    const stored = await uploadToStorage(post, file, (fraction) => view.progress(fraction))
+    if (stored.etag) view.item.dataset.etag = stored.etag
 
     view.step('PENDING')
     view.state('confirming', 'Confirming…')

@@ -20,7 +20,8 @@ export function describeApiError(status, body) {
   const error = body && typeof body === 'object' ? body.error : undefined
   const code = error?.code
   const message = typeof error?.message === 'string' ? error.message : ''
-  switch (code) {
+  // API Gateway's JWT authorizer answers 401 with its own body, without our error code.
+  switch (status === 401 ? 'UNAUTHORIZED' : code) {
     case 'UNAUTHORIZED':
       return 'Not signed in: paste a valid token (npm run -s token -- alice) and try again.'
     case 'PAYLOAD_TOO_LARGE': {

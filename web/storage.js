@@ -21,7 +21,8 @@ export function uploadToStorage(post, file, onProgress) {
     xhr.addEventListener('load', () => {
       if (xhr.status >= 200 && xhr.status < 300) {
         onProgress(1)
-        resolve()
+        // Readable only because the bucket's CORS rule exposes it.
+        resolve({ etag: xhr.getResponseHeader('ETag') })
       } else {
         reject(new StorageError(describeStorageError(xhr.status, xhr.responseText)))
       }

@@ -134,6 +134,22 @@ function parameters(where: 'query' | 'path', schema: z.ZodObject | undefined): J
   }))
 }
 
+// On AWS the HTTP API's JWT authorizer refuses the request before any function runs, with its own body.
+const unauthorized = {
+  description: 'UNAUTHORIZED: no valid bearer token. API Gateway\'s JWT authorizer answers `{"message": "Unauthorized"}`.',
+  headers: { 'WWW-Authenticate': { description: 'Bearer', schema: { type: 'string' } } },
+  content: {
+    'application/json': {
+      schema: {
+        anyOf: [
+          errorSchema(['UNAUTHORIZED']),
+          { type: 'object', required: ['message'], additionalProperties: false, properties: { message: { const: 'Unauthorized' } } },
+        ],
+      },
+    },
+  },
+}
+
 const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } } }
 
 function operation(route: DocumentedRoute, spec: OperationSpec): JsonSchema {
@@ -158,11 +174,14 @@ function operation(route: DocumentedRoute, spec: OperationSpec): JsonSchema {
   }
   for (const [status, codes] of [...byStatus].sort(([a], [b]) => a - b)) {
     if (responses[status]) continue
-    responses[status] = {
-      description: codes.join(', '),
-      ...((status === 429 || status === 503) && { headers: retryAfter }),
-      content: { 'application/json': { schema: errorSchema(codes) } },
-    }
+    responses[status] =
+      status === 401
+        ? unauthorized
+        : {
+            description: codes.join(', '),
+            ...((status === 429 || status === 503) && { headers: retryAfter }),
+            content: { 'application/json': { schema: errorSchema(codes) } },
+          }
   }
   const params = [...parameters('path', spec.params), ...parameters('query', spec.query)]
   return {

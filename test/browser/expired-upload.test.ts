@@ -13,8 +13,8 @@ let rig: PageRig
 let dir: string
 
 beforeAll(async () => {
-  await resetState()
   rig = await startPageRig()
+  await resetState()
   dir = await mkdtemp(join(tmpdir(), 'expired-upload-'))
 })
 afterAll(async () => {

@@ -1,9 +1,10 @@
-import { randomBytes, randomUUID } from 'node:crypto'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { DEFAULT_CORS_ALLOWED_ORIGINS, provision } from '../../localstack/provision.js'
 import { ApiClient, resetState, sha256, tokenFor } from '../fixtures/pipeline.js'
 import { ARTIFACTS, startPageRig, type PageRig } from './chromium.js'
 
@@ -67,6 +68,8 @@ describe('the upload page in Chromium', () => {
     await page.waitForSelector(`${card('noise.bin')}[data-state="synced"]`)
     expect(await page.textContent(`${card('people.csv')} .sha256`)).toBe(sha256(csv))
     expect(await page.textContent(`${card('noise.bin')} .sha256`)).toBe(sha256(binary))
+    // S3's ETag of a POSTed object is its MD5; the page can read it only if CORS exposes the header.
+    expect(await page.getAttribute(card('people.csv'), 'data-etag')).toBe(`"${createHash('md5').update(csv).digest('hex')}"`)
 
     const preview = await page.$$eval(`${card('people.csv')} .preview tr`, (rows) =>
       rows.map((row) => [...row.children].map((cell) => cell.textContent)),
@@ -102,6 +105,21 @@ describe('the upload page in Chromium', () => {
       ['noise.bin', 'SYNCED', sha256(binary)],
       ['people.csv', 'SYNCED', sha256(csv)],
     ])
+  })
+
+  it("says so when the bucket's CORS does not allow the page's origin", async () => {
+    await provision({ env: process.env, corsAllowedOrigins: DEFAULT_CORS_ALLOWED_ORIGINS })
+    try {
+      const page = await openPage()
+      await writeFile(join(dir, 'blocked.csv'), 'a\n1\n')
+      await page.setInputFiles('#files', join(dir, 'blocked.csv'))
+      await page.waitForSelector(`${card('blocked.csv')}[data-state="refused"]`)
+      expect(await page.textContent(`${card('blocked.csv')} .message`)).toBe(
+        "Could not reach storage (network error, or the bucket does not allow this page's origin).",
+      )
+    } finally {
+      await provision({ env: process.env, corsAllowedOrigins: [rig.runtime.url, ...DEFAULT_CORS_ALLOWED_ORIGINS] })
+    }
   })
 
   it('remembers the token across reloads and says when the service refuses it', async () => {

@@ -30,6 +30,7 @@ describe('the upload page messages', () => {
     expect(describeApiError(409, { error: { code: 'SIZE_MISMATCH', message: 'Uploaded object is 3 bytes, not 4' } })).toBe(
       'Uploaded object is 3 bytes, not 4 (SIZE_MISMATCH)',
     )
+    expect(describeApiError(401, { message: 'Unauthorized' })).toMatch(/^Not signed in/)
     expect(describeApiError(502, undefined)).toBe('Unexpected answer from the service (HTTP 502).')
     expect(describeFailure({ status: 'FAILED', error: { code: 'CHECKSUM_MISMATCH', message: 'sha256 differs' } })).toBe(
       'Failed: sha256 differs (CHECKSUM_MISMATCH)',

@@ -1,0 +1,19 @@
+import { applyTestEnvironment } from '../fixtures/env.js'
+
+/**
+ * The browser tier's own database, Redis index, bucket and queue. The integration tier resets and
+ * re-provisions its own (rewriting the bucket's CORS) in every run, so sharing them would let one
+ * tier's run break the other's page uploads.
+ */
+export const BROWSER_OVERRIDES = {
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/upload_pipeline_browser',
+  REDIS_URL: 'redis://127.0.0.1:6379/13',
+  FILES_BUCKET_NAME: 'upload-pipeline-browser-files',
+  FILES_QUEUE_NAME: 'upload-pipeline-browser-files',
+} as const
+
+export function applyBrowserEnvironment(env: NodeJS.ProcessEnv = process.env): void {
+  applyTestEnvironment(env)
+  Object.assign(env, BROWSER_OVERRIDES)
+  env.FILES_QUEUE_URL = `${env.AWS_ENDPOINT_URL}/queue/us-east-1/000000000000/${BROWSER_OVERRIDES.FILES_QUEUE_NAME}`
+}

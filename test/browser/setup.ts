@@ -1,0 +1,3 @@
+import { applyBrowserEnvironment } from './env.js'
+
+applyBrowserEnvironment()
