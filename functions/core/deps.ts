@@ -1,10 +1,10 @@
 import { Logger } from '@aws-lambda-powertools/logger'
 import type { Kysely } from 'kysely'
-import { createContentCache, createRedisClient, type ContentCache } from './cache.js'
+import type { ContentCache } from './cache.js'
 import { type Config, loadConfig } from './config.js'
 import type { Database } from './database.js'
 import { createDb } from './db.js'
-import { createMessageQueue, createSqsClient, type MessageQueue } from './queue.js'
+import type { MessageQueue } from './queue.js'
 import { createObjectStore, createS3Client, type ObjectStore } from './storage.js'
 
 /** Everything the core needs, built once per execution environment. */
@@ -21,23 +21,50 @@ export interface Deps {
 
 export const logger = new Logger({ serviceName: 'upload-pipeline' })
 
+/**
+ * Loads `load` on first use. The SQS client and ioredis each add tens of milliseconds of module load
+ * to a cold start (docs/BENCHMARKS.md) and most functions need one of them at most: the confirm and
+ * relay functions never touch Redis; presign, get and hash never send to SQS.
+ */
+function onFirstUse<T>(load: () => Promise<T>): { get: () => Promise<T>; loaded: () => Promise<T> | undefined } {
+  let value: Promise<T> | undefined
+  return { get: () => (value ??= load()), loaded: () => value }
+}
+
 export function createDeps(config: Config): Deps {
   const db = createDb(config, (error) => logger.warn('database connection lost; the pool reconnects', { error: String(error) }))
   const s3 = createS3Client(config)
-  const sqs = createSqsClient(config)
-  const redis = createRedisClient(config)
+  const sqs = onFirstUse(async () => {
+    const { createMessageQueue, createSqsClient } = await import('./queue.js')
+    const client = createSqsClient(config)
+    return { client, queue: createMessageQueue(client, config.queueUrl) }
+  })
+  const redis = onFirstUse(async () => {
+    const { createContentCache, createRedisClient } = await import('./cache.js')
+    const client = createRedisClient(config)
+    return { client, cache: createContentCache(client, config, logger) }
+  })
   return {
     config,
     db,
     storage: createObjectStore(s3, config.bucketName),
-    queue: createMessageQueue(sqs, config.queueUrl),
-    cache: createContentCache(redis, config, logger),
+    queue: {
+      sendBatch: async (messages) => (await sqs.get()).queue.sendBatch(messages),
+      ping: async () => (await sqs.get()).queue.ping(),
+    },
+    cache: {
+      get: async (fileId) => (await redis.get()).cache.get(fileId),
+      set: async (fileId, content) => (await redis.get()).cache.set(fileId, content),
+      rateLimit: async (key, limit, windowSeconds) => (await redis.get()).cache.rateLimit(key, limit, windowSeconds),
+      ping: async () => (await redis.get()).cache.ping(),
+    },
     logger,
     async close() {
       await db.destroy()
-      redis.disconnect()
+      const [cache, queue] = await Promise.all([redis.loaded(), sqs.loaded()])
+      cache?.client.disconnect()
+      queue?.client.destroy()
       s3.destroy()
-      sqs.destroy()
     },
   }
 }

@@ -1,7 +1,7 @@
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { Database } from './database.js'
 import type { MessageQueue } from './queue.js'
-import { SQS_MAX_BATCH } from './queue.js'
+import { SQS_MAX_BATCH } from './aws-limits.js'
 
 export const FILE_UPLOADED = 'file.uploaded'
 

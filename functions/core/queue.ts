@@ -2,6 +2,7 @@ import { GetQueueAttributesCommand, SendMessageBatchCommand, SQSClient } from '@
 import { NodeHttpHandler } from '@smithy/node-http-handler'
 import { Agent as HttpAgent } from 'node:http'
 import { Agent as HttpsAgent } from 'node:https'
+import { SQS_MAX_BATCH } from './aws-limits.js'
 import type { Config } from './config.js'
 import { DependencyUnavailableError } from './errors.js'
 
@@ -18,8 +19,7 @@ export interface MessageQueue {
   ping(): Promise<void>
 }
 
-/** SendMessageBatch accepts at most 10 entries. */
-export const SQS_MAX_BATCH = 10
+export { SQS_MAX_BATCH }
 
 export function createSqsClient(config: Config): SQSClient {
   const agentOptions = { keepAlive: true, maxSockets: 64 }
