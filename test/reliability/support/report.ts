@@ -110,6 +110,26 @@ export function renderReport(options: { full: boolean; startedAt: Date; finished
 }
 
 export const HOW_TO = `
+## Weaknesses found and fixed
+
+- **Postgres restart killed the process** (scenario 8). When the server went away, node-postgres emitted \`error\` on
+  idle pooled connections (on the pool) and on checked-out ones (on the client, e.g. inside a relay transaction
+  waiting for SQS). Nothing listened, so Node exited: the local runtime died and a warm Lambda would crash.
+  \`createDb\` (functions/core/db.ts) now handles both events; the pool drops the broken client and the next query
+  reconnects. Same runtime process before and after the restart.
+- **A hung Redis slowed every GET to 5.5 s** (scenario 7, SIGSTOP). The cache is best-effort, but each GET waited
+  for the 2 s command timeout twice (get, then re-cache) and presigns once more for the rate limiter. The cache
+  (functions/core/cache.ts) is now skipped for 5 s after any failure: one request pays the timeout, the others go
+  straight to S3; the price is up to 5 s of MISSes after Redis returns. Concurrent first calls now share one
+  connect, since with the offline queue disabled a command sent while connecting failed and tripped the bypass.
+- **Concurrent runs of the suite clobbered each other** (test side): each run now has its own database and
+  results file.
+
+Not changed, by design: the relay is at least once, so a relay killed between SendMessageBatch and its commit
+re-sends the whole claimed round (scenario 1 counts them); a database outage longer than visibility timeout ×
+maxReceiveCount would send messages to the DLQ without marking their files FAILED, and the sweeper re-publishes
+such files once they have been idle for STUCK_AFTER_SECONDS (scenario 10 covers that path).
+
 ## How to run
 
 - \`npm run reliability\`: the full suite (RELIABILITY_FULL=1, the sizes above); rewrites this file.
