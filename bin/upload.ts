@@ -157,14 +157,14 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<ExitCode> {
   }
   const api = new ApiClient(options.api, options.token)
   let exitCode: ExitCode = EXIT.OK
-  const pending: ReturnType<typeof verify>[] = []
+  const pending: { path: string; verdict: ReturnType<typeof verify> }[] = []
   for (const path of options.files) {
     try {
       const uploaded = await upload(api, path, options)
       const verdict = verify(api, uploaded, options)
       // Waiting starts now, so later uploads overlap with the hashing of earlier ones.
       verdict.catch(() => undefined)
-      pending.push(verdict)
+      pending.push({ path, verdict })
     } catch (error) {
       if (!(error instanceof CliError) || error.exitCode !== EXIT.FAILED) throw error
       process.stderr.write(`upload: ${path}: ${error.message}\n`)
@@ -172,10 +172,16 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<ExitCode> {
     }
   }
   // Lines come out in the order the files were given, like sha256sum's.
-  for (const verdict of pending) {
-    const result = await verdict
-    if ('line' in result) process.stdout.write(result.line)
-    else exitCode = result.exitCode
+  for (const { path, verdict } of pending) {
+    try {
+      const result = await verdict
+      if ('line' in result) process.stdout.write(result.line)
+      else exitCode = result.exitCode
+    } catch (error) {
+      if (!(error instanceof CliError) || error.exitCode !== EXIT.FAILED) throw error
+      process.stderr.write(`upload: ${path}: ${error.message}\n`)
+      exitCode = EXIT.FAILED
+    }
   }
   return exitCode
 }

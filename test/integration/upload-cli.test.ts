@@ -84,8 +84,8 @@ describe('npm run upload', () => {
 
     const run = await cli([emptyPath, goodPath, '--quiet'])
 
-    expect(run.code).toBe(1)
-    expect(run.stdout).toBe(`${sha256(good)}  ${goodPath}\n`)
+    expect(run.code, run.stderr).toBe(1)
+    expect(run.stdout, run.stderr).toBe(`${sha256(good)}  ${goodPath}\n`)
     expect(run.stderr).toMatch(new RegExp(`^upload: ${emptyPath}: Invalid body: body\\.file_size .+ \\(VALIDATION_FAILED\\)\\n$`))
   })
 
