@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs'
+import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { Deps } from '../../functions/core/deps.js'
 import { findFile } from '../../functions/core/files.repository.js'
@@ -134,6 +134,27 @@ describe('delivery faults', () => {
       recovery: `FAILED RETRIES_EXHAUSTED after 3 deliveries, 1 message in the DLQ; after the object was restored, \`npm run redrive\` (${moved!.method}) moved ${moved!.moved} and the file was SYNCED ${seconds(Date.now() - redriveStartedAt)} after the redrive started`,
     })
     await deps.close()
+  })
+
+  it('5b: the redrive command also moves DLQ messages by receive, send and delete (--manual), keeping their bodies', async () => {
+    const queue = await scenarioQueue('redrive-manual')
+    const sqs = sqsClient()
+    const bodies = ['{"event":"file.uploaded","file_id":"a","outbox_id":"1"}', 'second', 'third']
+    try {
+      for (const body of bodies) await sqs.send(new SendMessageCommand({ QueueUrl: queue.dlqUrl, MessageBody: body }))
+      const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bin/redrive.ts', '--manual', '--queue-url', queue.queueUrl], { cwd: root, env: process.env })
+      expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toMatchObject({ method: 'receive-send-delete', moved: 3 })
+      const received: string[] = []
+      while (received.length < 3) {
+        const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queue.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }))
+        received.push(...Messages.map((m) => m.Body!))
+        if (Messages.length === 0) break
+      }
+      expect(received.sort()).toEqual([...bodies].sort())
+      expect(await queueDepth(queue.dlqUrl)).toBe(0)
+    } finally {
+      sqs.destroy()
+    }
   })
 
   it('6: a hash worker SIGKILLed mid-stream: the message returns after the visibility timeout and the file reaches SYNCED', async () => {
