@@ -39,8 +39,9 @@ export default defineConfig({
           include: ['test/reliability/**/*.test.ts'],
           globalSetup: ['test/reliability/global-setup.ts'],
           setupFiles: ['test/reliability/setup.ts'],
-          // Scenarios start and kill processes and share one database: one file at a time, and after
-          // the other tiers, so their load does not compete with the scenarios for CPU.
+          // Scenarios start and kill processes: one file at a time, in a group of its own so no other
+          // tier competes with them for CPU. (Vitest runs the groups in order and puts projects that
+          // have fileParallelism false and no groupOrder, like integration, in a last group of their own.)
           fileParallelism: false,
           sequence: { groupOrder: 2 },
           testTimeout: 900_000,
