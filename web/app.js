@@ -73,7 +73,7 @@ function pump() {
   while (running < PARALLEL_UPLOADS && queue.length > 0) {
     const job = queue.shift()
     running += 1
-    process(job).finally(() => {
+    uploadOne(job).finally(() => {
       running -= 1
       pump()
     })
@@ -114,7 +114,7 @@ function render(file) {
   return view
 }
 
-async function process({ file, view }) {
+async function uploadOne({ file, view }) {
   try {
     view.step('UPLOADING')
     view.state('presigning', 'Requesting an upload link…')

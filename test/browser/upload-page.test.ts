@@ -107,6 +107,18 @@ describe('the upload page in Chromium', () => {
     ])
   })
 
+  it('uploads files dropped on the drop zone', async () => {
+    const page = await openPage()
+    const dropped = 'id\n1\n2\n'
+    // A DataTransfer holding a file, as a drag from the desktop delivers it.
+    const dataTransfer = await page.evaluateHandle(
+      `(() => { const dt = new DataTransfer(); dt.items.add(new File([${JSON.stringify(dropped)}], 'dropped.csv', { type: 'text/csv' })); return dt })()`,
+    )
+    await page.dispatchEvent('#drop', 'drop', { dataTransfer })
+    await page.waitForSelector(`${card('dropped.csv')}[data-state="synced"]`)
+    expect(await page.textContent(`${card('dropped.csv')} .sha256`)).toBe(sha256(Buffer.from(dropped)))
+  })
+
   it("says so when the bucket's CORS does not allow the page's origin", async () => {
     await provision({ env: process.env, corsAllowedOrigins: DEFAULT_CORS_ALLOWED_ORIGINS })
     try {
