@@ -1,4 +1,5 @@
 import { type Kysely, sql, type Transaction } from 'kysely'
+import { settleConcurrent } from './concurrency.js'
 import type { Database } from './database.js'
 import type { MessageQueue } from './queue.js'
 import { SQS_MAX_BATCH } from './aws-limits.js'
@@ -85,23 +86,6 @@ const DEFAULT_ROUND_SIZE = 500
 /** SendMessageBatch calls in flight per round. */
 const SEND_CONCURRENCY = 10
 
-async function settleConcurrently<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
-  const results = new Array<PromiseSettledResult<R>>(items.length)
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++
-      try {
-        results[i] = { status: 'fulfilled', value: await fn(items[i]!) }
-      } catch (reason) {
-        results[i] = { status: 'rejected', reason }
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return results
-}
-
 /**
  * Publishes unpublished outbox rows. Each round claims due rows with `FOR UPDATE SKIP LOCKED`
  * (so any number of relays can run at once without publishing a row twice), sends them with
@@ -164,7 +148,7 @@ export async function relayOutbox(db: Kysely<Database>, queue: MessageQueue, opt
 async function sendEvents(queue: MessageQueue, events: readonly LeasedEvent[]): Promise<Map<string, string>> {
   const batches: LeasedEvent[][] = []
   for (let i = 0; i < events.length; i += SQS_MAX_BATCH) batches.push(events.slice(i, i + SQS_MAX_BATCH))
-  const outcomes = await settleConcurrently(batches, SEND_CONCURRENCY, (batch) =>
+  const outcomes = await settleConcurrent(batches, SEND_CONCURRENCY, (batch) =>
     queue.sendBatch(
       batch.map((e) => ({
         id: e.id,

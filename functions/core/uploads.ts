@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
+import { mapConcurrent } from './concurrency.js'
 import { AppError, fileNotFound } from './errors.js'
 import type { Deps } from './deps.js'
 import { CONFIRMED_STATUSES, type FileRecord, type FileStatus, type FileView, toFileView } from './files.js'
@@ -104,19 +105,6 @@ function precheck(file: FileRecord | undefined, item: ConfirmItem): Verdict {
 
 const sizeMismatch = (actual: number, claimed: number): AppError =>
   new AppError('SIZE_MISMATCH', `Uploaded object is ${actual} bytes, not ${claimed}`, { expected: claimed, actual })
-
-async function mapConcurrent<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length)
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++
-      results[i] = await fn(items[i]!)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return results
-}
 
 type Outcome = { fileId: string; status: FileStatus } | { fileId: string; error: AppError }
 

@@ -1,25 +1,17 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import type { LocalRuntime } from '../../bin/local/runtime.js'
+import { afterAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../functions/core/config.js'
 import { createDeps, deps } from '../../functions/core/deps.js'
 import { checkHealth } from '../../functions/core/health.js'
 import { getFile } from '../../functions/core/uploads.js'
-import { ApiClient, resetState, startRuntime, tokenFor } from '../fixtures/pipeline.js'
+import { usePipeline } from '../fixtures/pipeline.js'
 
-let runtime: LocalRuntime
-let api: ApiClient
 // Nothing listens on port 1: every Redis command is refused, as in an outage.
 const withoutCache = createDeps(loadConfig({ ...process.env, REDIS_URL: 'redis://127.0.0.1:1/0' }))
-
-beforeAll(async () => {
-  runtime = await startRuntime()
-  api = new ApiClient(runtime.url, await tokenFor('alice'))
-})
+const pipeline = usePipeline()
+const api = pipeline.client('alice')
 afterAll(async () => {
-  await runtime.close()
   await withoutCache.close()
 })
-beforeEach(resetState)
 
 describe('when Redis is unreachable', () => {
   it('GET still answers with the content, from storage', async () => {

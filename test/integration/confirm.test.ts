@@ -1,20 +1,11 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import type { LocalRuntime } from '../../bin/local/runtime.js'
+import { describe, expect, it } from 'vitest'
 import { deps } from '../../functions/core/deps.js'
-import { ApiClient, postToStorage, resetState, startRuntime, tokenFor } from '../fixtures/pipeline.js'
+import { ApiClient, postToStorage, usePipeline } from '../fixtures/pipeline.js'
 
-let runtime: LocalRuntime
-let alice: ApiClient
-let bob: ApiClient
-
-beforeAll(async () => {
-  // No queue consumer or relay: these tests look at rows before anything moves them on.
-  runtime = await startRuntime({ pollers: 0, relayIntervalMs: 0 })
-  alice = new ApiClient(runtime.url, await tokenFor('alice'))
-  bob = new ApiClient(runtime.url, await tokenFor('bob'))
-})
-afterAll(() => runtime.close())
-beforeEach(resetState)
+// No queue consumer or relay: these tests look at rows before anything moves them on.
+const pipeline = usePipeline({ pollers: 0, relayIntervalMs: 0 })
+const alice = pipeline.client('alice')
+const bob = pipeline.client('bob')
 
 const outboxRows = () => deps().db.selectFrom('outbox').selectAll().execute()
 const fileRow = (id: string) => deps().db.selectFrom('files').selectAll().where('id', '=', id).executeTakeFirstOrThrow()
@@ -127,7 +118,7 @@ describe('listing files', () => {
 
 describe('health', () => {
   it('reports every dependency without a token', async () => {
-    const health = await new ApiClient(runtime.url, undefined).request('GET', '/health')
+    const health = await new ApiClient(pipeline.url, undefined).request('GET', '/health')
     expect(health.status).toBe(200)
     expect(health.json).toEqual({ status: 'ok', checks: { database: 'ok', cache: 'ok', storage: 'ok', queue: 'ok' } })
   })

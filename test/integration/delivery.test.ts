@@ -1,21 +1,13 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs'
-import type { LocalRuntime } from '../../bin/local/runtime.js'
 import { deps } from '../../functions/core/deps.js'
 import { handler as hashFile } from '../../functions/hash-file.js'
 import { context, sqsEvent } from '../fixtures/events.js'
-import { ApiClient, resetState, sha256, sqsClient, startRuntime, tokenFor } from '../fixtures/pipeline.js'
+import { sha256, sqsClient, startRuntime, usePipeline } from '../fixtures/pipeline.js'
 
-let runtime: LocalRuntime
-let api: ApiClient
-
-beforeAll(async () => {
-  // The API only: these tests deliver the messages themselves.
-  runtime = await startRuntime({ pollers: 0, relayIntervalMs: 0 })
-  api = new ApiClient(runtime.url, await tokenFor('alice'))
-})
-afterAll(() => runtime.close())
-beforeEach(resetState)
+// The API only: these tests deliver the messages themselves.
+const pipeline = usePipeline({ pollers: 0, relayIntervalMs: 0 })
+const api = pipeline.client('alice')
 
 async function confirmedFile(content: string) {
   const bytes = Buffer.from(content)

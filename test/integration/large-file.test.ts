@@ -1,19 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import type { LocalRuntime } from '../../bin/local/runtime.js'
+import { describe, expect, it } from 'vitest'
 import { contentKey } from '../../functions/core/cache.js'
-import { ApiClient, resetState, sha256, startRuntime, tokenFor } from '../fixtures/pipeline.js'
+import { sha256, usePipeline } from '../fixtures/pipeline.js'
 
-let runtime: LocalRuntime
-let api: ApiClient
-
-beforeAll(async () => {
-  runtime = await startRuntime({ pollers: 1 })
-  api = new ApiClient(runtime.url, await tokenFor('alice'))
-})
-afterAll(() => runtime.close())
-beforeEach(resetState)
+const pipeline = usePipeline({ pollers: 1 })
+const api = pipeline.client('alice')
 
 describe('a large file', () => {
   it('is hashed by streaming, never cached, and offered as a download instead of inline', async () => {

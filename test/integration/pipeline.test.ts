@@ -1,22 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import type { LocalRuntime } from '../../bin/local/runtime.js'
+import { describe, expect, it } from 'vitest'
 import { deps } from '../../functions/core/deps.js'
 import { contentKey } from '../../functions/core/cache.js'
-import { ApiClient, resetState, sha256, startRuntime, tokenFor } from '../fixtures/pipeline.js'
+import { sha256, usePipeline } from '../fixtures/pipeline.js'
 import { Redis } from 'ioredis'
 
-let runtime: LocalRuntime
-let api: ApiClient
-
-beforeAll(async () => {
-  runtime = await startRuntime()
-  api = new ApiClient(runtime.url, await tokenFor('alice'))
-})
-afterAll(async () => {
-  await runtime.close()
-})
-beforeEach(resetState)
+const pipeline = usePipeline()
+const api = pipeline.client('alice')
 
 describe('the pipeline from presign to SYNCED', () => {
   it('hashes an uploaded CSV, serves it from storage on a miss and from the cache on the next read', async () => {

@@ -1,19 +1,11 @@
 import { sql } from 'kysely'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import type { LocalRuntime } from '../../bin/local/runtime.js'
+import { describe, expect, it } from 'vitest'
 import { deps } from '../../functions/core/deps.js'
 import { sweepFiles } from '../../functions/core/sweeper.js'
-import { ApiClient, postToStorage, resetState, startRuntime, tokenFor } from '../fixtures/pipeline.js'
+import { postToStorage, usePipeline } from '../fixtures/pipeline.js'
 
-let runtime: LocalRuntime
-let api: ApiClient
-
-beforeAll(async () => {
-  runtime = await startRuntime({ pollers: 0, relayIntervalMs: 0 })
-  api = new ApiClient(runtime.url, await tokenFor('alice'))
-})
-afterAll(() => runtime.close())
-beforeEach(resetState)
+const pipeline = usePipeline({ pollers: 0, relayIntervalMs: 0 })
+const api = pipeline.client('alice')
 
 const file = (id: string) => deps().db.selectFrom('files').selectAll().where('id', '=', id).executeTakeFirstOrThrow()
 
