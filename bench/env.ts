@@ -2,13 +2,14 @@ import { applyLocalEnvironment } from '../bin/local/environment.js'
 
 /**
  * The benchmark environment: the local defaults with a database, Redis index, bucket and queues of
- * its own, so a benchmark never disturbs the tests (DB 15, `upload_pipeline_test`) or `npm start`.
+ * its own, so a benchmark never disturbs the tests (Redis 13 browser, 14 reliability, 15 integration)
+ * or `npm start` (Redis 0).
  * The presign rate limit stays on (its Redis round trip is part of the cost) but cannot trip; logging
  * stays at the shipped level (INFO).
  */
 export const BENCH_OVERRIDES = {
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/upload_pipeline_bench',
-  REDIS_URL: 'redis://127.0.0.1:6379/14',
+  REDIS_URL: 'redis://127.0.0.1:6379/12',
   FILES_BUCKET_NAME: 'upload-pipeline-bench-files',
   FILES_QUEUE_NAME: 'upload-pipeline-bench-files',
   PRESIGN_RATE_LIMIT: '1000000000',

@@ -2,7 +2,7 @@
  * One hashing measurement in a fresh process, so that peak RSS belongs to one size and one mode.
  * Bundled by bench/hashing.ts and run with plain node (no loader in the process).
  *   argv[2] = JSON { mode: 'hash' | 'drain' | 'drain-plain' | 'memory', key, size, blockBytes }
- * Prints JSON { ms, bytes, sha256, maxRssBytes }.
+ * Prints JSON { ms, bytes, sha256, cpuMs, maxRssBytes }.
  */
 import { createHash } from 'node:crypto'
 import { setFlagsFromString } from 'node:v8'
@@ -20,6 +20,7 @@ interface Job {
 }
 
 const job = JSON.parse(process.argv[2]!) as Job
+let cpuAtStart = process.cpuUsage()
 const config = loadConfig()
 let result: { bytes: number; sha256: string }
 let ms: number
@@ -27,6 +28,7 @@ let ms: number
 if (job.mode === 'memory') {
   // The CPU limit: the same bytes, already in memory.
   const block = benchBlock(job.blockBytes)
+  cpuAtStart = process.cpuUsage()
   const started = performance.now()
   const hash = createHash('sha256')
   for (let done = 0; done < job.size; done += block.length) hash.update(block.subarray(0, Math.min(block.length, job.size - done)))
@@ -35,6 +37,7 @@ if (job.mode === 'memory') {
 } else {
   const s3 = createS3Client(config)
   const storage = createObjectStore(s3, config.bucketName)
+  cpuAtStart = process.cpuUsage()
   const started = performance.now()
   const object = await storage.getStream(job.key)
   if (!object) throw new Error(`no object ${job.key}`)
@@ -63,4 +66,5 @@ if (job.mode === 'memory') {
   s3.destroy()
 }
 
-process.stdout.write(JSON.stringify({ ms, ...result, maxRssBytes: process.resourceUsage().maxRSS * 1024 }))
+const cpu = process.cpuUsage(cpuAtStart)
+process.stdout.write(JSON.stringify({ ms, ...result, cpuMs: (cpu.user + cpu.system) / 1000, maxRssBytes: process.resourceUsage().maxRSS * 1024 }))

@@ -27,6 +27,7 @@ const RATIO_GOAL = 0.9
 
 interface Measurement {
   ms: number
+  cpuMs: number
   bytes: number
   sha256: string
   maxRssBytes: number
@@ -121,7 +122,9 @@ export async function benchHashing(options: HashingOptions): Promise<Section & {
 
     const h = median(hash)
     const d = median(drain)
-    const r = mbps(h) / mbps(d)
+    // Each hash run is paired with the drain run just before it, under the same load of the shared machine.
+    const pairs = hash.map((m, i) => mbps(m) / mbps(drain[i]!)).sort((a, b) => a - b)
+    const r = pairs[Math.floor((pairs.length - 1) / 2)]!
     const rss = peakRssMb(hash)
     hashRss.push(rss)
     ratios.push(r)
@@ -130,14 +133,17 @@ export async function benchHashing(options: HashingOptions): Promise<Section & {
       `${sizeMiB} MiB`,
       `**${fmt(mbps(h))}**`,
       fmt(mbps(d)),
-      `**${ratio(mbps(h), mbps(d))}**`,
+      `**${fmt(r, 2)}x** (pairs ${hash.map((m, i) => fmt(mbps(m) / mbps(drain[i]!), 2)).join(' / ')})`,
       fmt(mbps(memory)),
       ratio(mbps(h), mbps(memory)),
+      // If SHA-256 cannot overlap the read at all (no idle CPU), time = drain time + hash time.
+      `${fmt(1 / (1 + mbps(d) / mbps(memory)), 2)}x`,
+      `${fmt((100 * h.cpuMs) / h.ms, 0)}% / ${fmt((100 * d.cpuMs) / d.ms, 0)}%`,
       hash.map((m) => fmt(mbps(m), 0)).join(' / '),
       drain.map((m) => fmt(mbps(m), 0)).join(' / '),
     ])
     rssRows.push([`${sizeMiB} MiB`, `**${fmt(rss)}**`, fmt(peakRssMb(drain)), fmt(plain.maxRssBytes / 1e6), fmt(memory.maxRssBytes / 1e6)])
-    log(`hashing ${sizeMiB} MiB: hash ${fmt(mbps(h))} MiB/s, drain ${fmt(mbps(d))} MiB/s (${ratio(mbps(h), mbps(d))}), memory ${fmt(mbps(memory))} MiB/s, peak RSS ${fmt(rss)} MB`)
+    log(`hashing ${sizeMiB} MiB: hash ${fmt(mbps(h))} MiB/s, drain ${fmt(mbps(d))} MiB/s (paired ratio ${fmt(r, 2)}x), memory ${fmt(mbps(memory))} MiB/s, peak RSS ${fmt(rss)} MB`)
   }
 
   const spread = Math.max(...hashRss) - Math.min(...hashRss)
@@ -145,11 +151,11 @@ export async function benchHashing(options: HashingOptions): Promise<Section & {
   ok &&= flat
   const body = [
     table(
-      ['object', 'hash path MiB/s', 'storage drain MiB/s', 'hash / drain', 'in-memory SHA-256 MiB/s', 'hash / memory', 'hash runs', 'drain runs'],
+      ['object', 'hash path MiB/s', 'storage drain MiB/s', 'hash / drain (median of paired runs)', 'in-memory SHA-256 MiB/s', 'hash / memory', 'hash / drain if hashing cannot overlap the read', 'CPU of the reading process, hash / drain', 'hash runs', 'drain runs'],
       rows,
     ),
     '',
-    `Median of ${reps} alternating runs per mode (all runs listed); each run is a fresh process (Node ${process.versions.node}) that streams the object from LocalStack with the product's S3 client. The drain runs the same loop as \`digestStream\` (including its minor GC every 4 MiB) minus SHA-256. Goal: hash / drain >= ${RATIO_GOAL} — ${verdict(ratios.every((x) => x >= RATIO_GOAL))}.`,
+    `Throughputs are the median of ${reps} alternating runs per mode (all runs listed); hash / drain is the median of the ratios of each hash run to the drain run just before it; each run is a fresh process (Node ${process.versions.node}) that streams the object from LocalStack with the product's S3 client. The drain runs the same loop as \`digestStream\` (including its minor GC every 4 MiB) minus SHA-256. The serial column is 1 / (1 + drain / in-memory rate): what hash / drain would be if SHA-256 ran strictly after each read, which is what happens when no CPU is idle (here LocalStack serves the stream from the same 2 CPUs). Goal: hash / drain >= ${RATIO_GOAL} — ${verdict(ratios.every((x) => x >= RATIO_GOAL))}.`,
     '',
     table(['object', 'peak RSS, hash path (MB)', 'peak RSS, drain (MB)', 'peak RSS, drain without the 4 MiB minor GC (MB)', 'peak RSS, in-memory (MB)'], rssRows),
     '',

@@ -89,20 +89,23 @@ export async function benchRelay(options: RelayOptions): Promise<Section & { ok:
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!
   const relay = median(relayRates)
   const raw = median(rawRates)
-  const ok = relay / raw >= GOAL
+  // Each relay run is paired with the raw run right after it, under the same load of the shared machine.
+  const pairRatio = median(relayRates.map((r, i) => r / rawRates[i]!))
+  const ok = pairRatio >= GOAL
   const body = [
     table(
       ['figure', 'relayOutbox', 'raw SendMessageBatch loop', 'ratio'],
       [
-        ['rows (messages) published / s', `**${fmt(relay, 0)}**`, fmt(raw, 0), `**${ratio(relay, raw)}**`],
-        ['runs', relayRates.map((r) => fmt(r, 0)).join(' / '), rawRates.map((r) => fmt(r, 0)).join(' / '), ''],
+        ['rows (messages) published / s, median', `**${fmt(relay, 0)}**`, fmt(raw, 0), ratio(relay, raw)],
+        ['runs (each relay run paired with the raw run after it)', relayRates.map((r) => fmt(r, 0)).join(' / '), rawRates.map((r) => fmt(r, 0)).join(' / '), relayRates.map((r, i) => fmt(r / rawRates[i]!, 2)).join(' / ')],
+        ['**median of the paired ratios**', '', '', `**${fmt(pairRatio, 2)}x**`],
       ],
     ),
     '',
     `${rows} pre-inserted outbox rows drained by one \`relayOutbox(db, queue)\` call (claim with FOR UPDATE SKIP LOCKED, ` +
       `SendMessageBatch, mark published, one transaction per round) against the same number of messages sent by a bare loop of ` +
       `SendMessageBatch (10 per batch, ${SQS_MAX_BATCH} batches in flight, the product's SQS client) to the same queue, ` +
-      `median of ${reps} alternating runs. Goal: >= ${GOAL} of raw — ${verdict(ok)}.`,
+      `${reps} alternating pairs of runs. Goal: median paired ratio >= ${GOAL} — ${verdict(ok)}.`,
   ].join('\n')
   return { title: '4. Relay: outbox -> SQS', body, ok }
 }

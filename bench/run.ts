@@ -2,10 +2,12 @@
  * `npm run bench [-- --quick] [-- --only=hashing,e2e,api,relay,cold]`: measures the pipeline against
  * its limits, each figure beside a baseline measured in the same run, prints the figures and
  * rewrites docs/BENCHMARKS.md. Runs against the bench database, Redis DB and LocalStack resources
- * (bench/env.ts), never those of the tests or `npm start`.
+ * (bench/env.ts), never those of the tests or `npm start`. With --only, the report goes to
+ * .bench/BENCHMARKS.partial.md instead. BENCH_RUNTIME_NODE_ARGS passes node flags to the runtime
+ * process (e.g. `--cpu-prof --cpu-prof-dir=.bench/prof` to profile it).
  */
-import { mkdir, writeFile } from 'node:fs/promises'
-import { cpus, totalmem } from 'node:os'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DeleteQueueCommand, SQSClient } from '@aws-sdk/client-sqs'
@@ -28,6 +30,7 @@ const { createS3Client } = await import('../functions/core/storage.js')
 const { loadConfig } = await import('../functions/core/config.js')
 
 const started = Date.now()
+const loadAtStart = loadavg()[0]!
 await mkdir(join(root, '.bench'), { recursive: true })
 await ensureDatabase(process.env.DATABASE_URL!, { fresh: true })
 {
@@ -60,7 +63,7 @@ async function section(name: string, fn: () => Promise<Section & { ok: boolean }
 
 await section('hashing', async () => {
   const { benchHashing } = await import('./hashing.js')
-  return benchHashing({ root, s3, bucket: config.bucketName, sizesMiB: quick ? [64] : [64, 256, 1024], reps: quick ? 2 : 3, log })
+  return benchHashing({ root, s3, bucket: config.bucketName, sizesMiB: quick ? [64] : [64, 256, 1024], reps: 3, log })
 })
 
 if (wants('e2e') || wants('api')) {
@@ -94,7 +97,7 @@ await section('relay', async () => {
   const db = createDb(config)
   const client = createSqsClient(config)
   try {
-    return await benchRelay({ db, sqs: client, queueUrl: relayQueue.queueUrl, rows: quick ? 2000 : 10000, reps: 3, log })
+    return await benchRelay({ db, sqs: client, queueUrl: relayQueue.queueUrl, rows: quick ? 2000 : 10000, reps: quick ? 3 : 5, log })
   } finally {
     client.destroy()
     await db.destroy()
@@ -113,10 +116,12 @@ sqs.destroy()
 s3.destroy()
 const { renderReport } = await import('./report.js')
 const report = renderReport({
+  changes: await readFile(join(root, 'bench', 'changes.md'), 'utf8'),
   quick,
   sections,
   machine: `${cpus().length} x ${cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 1024 ** 3)} GiB RAM, Node ${process.versions.node}`,
   seconds: (Date.now() - started) / 1000,
+  load: [loadAtStart, loadavg()[0]!],
   partial: Boolean(only),
 })
 console.log(`\n${report}`)
