@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -182,6 +183,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   const url = `http://${address.address}:${address.port}`
 
   const abort = new AbortController()
+  // Every poller's long poll and every timer listens on this one signal: many listeners is the design, not a leak.
+  setMaxListeners(0, abort.signal)
   const loops: Promise<void>[] = []
   const consumer = queueConsumers[0]
   const pollers = options.pollers ?? 4
@@ -272,12 +275,17 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   }
 }
 
+/** Resolves after `ms`, or at once on abort; leaves no listener behind on a long-lived signal. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    signal.addEventListener('abort', () => {
+    const onAbort = (): void => {
       clearTimeout(timer)
       resolve()
-    }, { once: true })
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal.addEventListener('abort', onAbort, { once: true })
   })
 }

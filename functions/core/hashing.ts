@@ -116,7 +116,7 @@ async function hashClaimed(deps: Deps, claim: FileRecord): Promise<SyncOutcome> 
   const { db, storage, cache, config, logger } = deps
   const fail = async (code: 'UPLOAD_NOT_FOUND' | 'SIZE_MISMATCH' | 'CHECKSUM_MISMATCH', message: string) => {
     await markFailed(db, claim, 'SYNCING', code, message)
-    logger.warn('file failed verification', { file_id: claim.id, code, message })
+    logger.warn('file failed verification', { file_id: claim.id, code, reason: message })
     return 'FAILED' as const
   }
 
