@@ -1,14 +1,13 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import type { Deps } from '../../functions/core/deps.js'
+import { describe, expect, it } from 'vitest'
 import { findFile } from '../../functions/core/files.repository.js'
 import { relayOutbox } from '../../functions/core/outbox.js'
 import type { MessageQueue } from '../../functions/core/queue.js'
 import { createS3Client } from '../../functions/core/storage.js'
 import { sqsClient, startRuntime } from '../fixtures/pipeline.js'
-import { countTransitions, syncedTransitionAnomalies, truncateAll } from './support/audit.js'
+import { countTransitions, syncedTransitionAnomalies } from './support/audit.js'
 import { sized } from './support/env.js'
 import {
   commitConfirmed,
@@ -21,20 +20,12 @@ import {
   sleep,
   spawnWorker,
   waitFor,
+  useSharedDeps,
 } from './support/harness.js'
 import { recordScenario, seconds } from './support/report.js'
 
 const run = promisify(execFile)
-let shared: Deps
-beforeAll(() => {
-  shared = scenarioDeps()
-})
-afterAll(async () => {
-  await shared.close()
-})
-beforeEach(async () => {
-  await truncateAll(shared.db)
-})
+useSharedDeps()
 
 async function queueDepth(queueUrl: string): Promise<number> {
   const sqs = sqsClient()

@@ -1,11 +1,11 @@
 import { sql } from 'kysely'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { ensureDatabase } from '../../bin/local/database.js'
 import { createDb, migrateToLatest } from '../../functions/core/db.js'
 import type { Deps } from '../../functions/core/deps.js'
 import { ApiClient, tokenFor } from '../fixtures/pipeline.js'
 import { confirmOnce, confirmUntilOk, readBack, uploadMany, type Answer, type Uploaded } from './support/api.js'
-import { installAudit, syncedTransitionAnomalies, truncateAll } from './support/audit.js'
+import { installAudit, syncedTransitionAnomalies } from './support/audit.js'
 import { sized } from './support/env.js'
 import {
   lostFiles,
@@ -19,6 +19,7 @@ import {
   unpublishedCount,
   waitFor,
   type Child,
+  useSharedDeps,
 } from './support/harness.js'
 import { throwawayPostgres } from './support/postgres.js'
 import { recordScenario, seconds } from './support/report.js'
@@ -27,17 +28,8 @@ const RUNTIME = 'test/reliability/workers/runtime.ts'
 /** A 503 must come back within this bound, never a hang (generous: the pool's connect timeout is 5 s). */
 const ANSWER_BOUND_MS = 20_000
 
-let shared: Deps
 let children: Child[] = []
-beforeAll(() => {
-  shared = scenarioDeps()
-})
-afterAll(async () => {
-  await shared.close()
-})
-beforeEach(async () => {
-  await truncateAll(shared.db)
-})
+const shared = useSharedDeps()
 async function stopChildren(): Promise<void> {
   await Promise.all(children.map((c) => c.kill('SIGTERM')))
   children = []
@@ -108,7 +100,7 @@ describe('outages of the backing services', () => {
       const count = sized(20, 100)
       const before = await uploadMany(api, count)
       for (const f of before) expect(await confirmOnce(api, f)).toMatchObject({ status: 200 })
-      await waitFor('files SYNCED with Redis up', async () => (await lostFiles(shared, before)).length === 0, 60_000, 200)
+      await waitFor('files SYNCED with Redis up', async () => (await lostFiles(shared(), before)).length === 0, 60_000, 200)
       for (const f of before) expect(await readBack(api, f.id)).toMatchObject({ status: 200, sha256: f.sha256, cache: 'HIT' })
 
       await redis.stop()
@@ -120,7 +112,7 @@ describe('outages of the backing services', () => {
       }
       const during = await uploadMany(api, count)
       for (const f of during) expect(await confirmOnce(api, f)).toMatchObject({ status: 200 })
-      await waitFor('files SYNCED with Redis down', async () => (await lostFiles(shared, during)).length === 0, 60_000, 200)
+      await waitFor('files SYNCED with Redis down', async () => (await lostFiles(shared(), during)).length === 0, 60_000, 200)
       for (const f of during) {
         const read = await readBack(api, f.id)
         expect(read).toMatchObject({ status: 200, sha256: f.sha256, cache: 'MISS' })
@@ -149,13 +141,13 @@ describe('outages of the backing services', () => {
         }
         frozen = await uploadMany(api, 5)
         for (const f of frozen) expect(await confirmOnce(api, f)).toMatchObject({ status: 200 })
-        await waitFor('files SYNCED with Redis frozen', async () => (await lostFiles(shared, frozen)).length === 0, 120_000, 200)
+        await waitFor('files SYNCED with Redis frozen', async () => (await lostFiles(shared(), frozen)).length === 0, 120_000, 200)
       } finally {
         redis.thaw()
       }
       expect(slowestFrozen).toBeLessThan(ANSWER_BOUND_MS)
 
-      const lost = await lostFiles(shared, [...before, ...during, ...frozen])
+      const lost = await lostFiles(shared(), [...before, ...during, ...frozen])
       expect(lost).toEqual([])
       recordScenario({
         id: '7',
@@ -253,7 +245,7 @@ describe('outages of the backing services', () => {
         await proxy.cut()
         cutAt = Date.now()
         await sleep(4_000)
-        waitingAtRestore = await unpublishedCount(shared)
+        waitingAtRestore = await unpublishedCount(shared())
         await proxy.restore()
         upAt = Date.now()
       })
@@ -264,17 +256,17 @@ describe('outages of the backing services', () => {
       expect(unavailable.length).toBeGreaterThan(0)
       expect(Math.max(...unavailable.map((a) => a.ms))).toBeLessThan(ANSWER_BOUND_MS)
       // Every 200 committed its outbox row; every 503 left its file PENDING without one.
-      expect(await halfWrittenState(shared.db)).toEqual({ withoutOutbox: 0, orphanRows: 0 })
-      const committed = await shared.db.selectFrom('outbox').select(sql<string>`count(*)`.as('n')).executeTakeFirstOrThrow()
-      await waitFor('every committed row published', async () => (await unpublishedCount(shared)) === 0, 120_000, 100)
+      expect(await halfWrittenState(shared().db)).toEqual({ withoutOutbox: 0, orphanRows: 0 })
+      const committed = await shared().db.selectFrom('outbox').select(sql<string>`count(*)`.as('n')).executeTakeFirstOrThrow()
+      await waitFor('every committed row published', async () => (await unpublishedCount(shared())) === 0, 120_000, 100)
       const published = Date.now() - upAt
 
       for (const f of files) if (answers.get(f.id)!.status !== 200) await confirmUntilOk(api, f)
-      await waitFor('every file SYNCED', async () => (await lostFiles(shared, files)).length === 0, 120_000, 250)
-      expect(await halfWrittenState(shared.db)).toEqual({ withoutOutbox: 0, orphanRows: 0 })
-      expect(await syncedTransitionAnomalies(shared.db)).toEqual([])
+      await waitFor('every file SYNCED', async () => (await lostFiles(shared(), files)).length === 0, 120_000, 250)
+      expect(await halfWrittenState(shared().db)).toEqual({ withoutOutbox: 0, orphanRows: 0 })
+      expect(await syncedTransitionAnomalies(shared().db)).toEqual([])
       expect(child.proc.exitCode).toBeNull()
-      const lost = await lostFiles(shared, files)
+      const lost = await lostFiles(shared(), files)
       recordScenario({
         id: '9',
         scenario: 'LocalStack (S3 + SQS) down during confirms',

@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import type { Deps } from '../../functions/core/deps.js'
+import { describe, expect, it } from 'vitest'
 import { markUploaded } from '../../functions/core/files.repository.js'
 import { enqueueFileUploaded, relayOutbox } from '../../functions/core/outbox.js'
-import { syncedTransitionAnomalies, truncateAll } from './support/audit.js'
+import { syncedTransitionAnomalies } from './support/audit.js'
 import { sized } from './support/env.js'
 import {
   commitConfirmed,
@@ -16,20 +15,12 @@ import {
   unpublishedCount,
   waitFor,
   type Child,
+  useSharedDeps,
 } from './support/harness.js'
 import { recordScenario, seconds } from './support/report.js'
 
 const RELAY = 'test/reliability/workers/relay-loop.ts'
-let shared: Deps
-beforeAll(() => {
-  shared = scenarioDeps()
-})
-afterAll(async () => {
-  await shared.close()
-})
-beforeEach(async () => {
-  await truncateAll(shared.db)
-})
+useSharedDeps()
 
 describe('the outbox relay under faults', () => {
   it('1: publishes every confirmed upload although the relay is SIGKILLed again and again between claim, send and mark', async () => {

@@ -1,26 +1,16 @@
 import { randomBytes } from 'node:crypto'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import type { Deps } from '../../functions/core/deps.js'
+import { describe, expect, it } from 'vitest'
 import { findFile } from '../../functions/core/files.repository.js'
 import { relayOutbox } from '../../functions/core/outbox.js'
 import { sweepFiles } from '../../functions/core/sweeper.js'
 import { presignUpload } from '../../functions/core/uploads.js'
 import { postToStorage, startRuntime } from '../fixtures/pipeline.js'
-import { syncedTransitionAnomalies, truncateAll } from './support/audit.js'
+import { syncedTransitionAnomalies } from './support/audit.js'
 import { sized } from './support/env.js'
-import { commitConfirmed, lostFiles, purgeQueue, scenarioDeps, scenarioQueue, seedUploads, sleep, waitFor } from './support/harness.js'
+import { commitConfirmed, lostFiles, purgeQueue, scenarioDeps, scenarioQueue, seedUploads, sleep, waitFor, useSharedDeps } from './support/harness.js'
 import { recordScenario, seconds } from './support/report.js'
 
-let shared: Deps
-beforeAll(() => {
-  shared = scenarioDeps()
-})
-afterAll(async () => {
-  await shared.close()
-})
-beforeEach(async () => {
-  await truncateAll(shared.db)
-})
+const shared = useSharedDeps()
 
 describe('the sweeper', () => {
   it('10: expires never-confirmed uploads (deleting their objects) and re-publishes files stuck in UPLOADED', async () => {
@@ -44,7 +34,7 @@ describe('the sweeper', () => {
       }),
     )
     // A control upload well inside its window must stay PENDING.
-    const control = await presignUpload(shared, 'reliability', { filename: 'keep.bin', external_id: 'sweeper', content_type: 'application/octet-stream', file_size: 10 })
+    const control = await presignUpload(shared(), 'reliability', { filename: 'keep.bin', external_id: 'sweeper', content_type: 'application/octet-stream', file_size: 10 })
 
     // Confirmed files whose messages were lost: published, then the queue was purged.
     const stuck = await seedUploads(deps, sized(20, 100))

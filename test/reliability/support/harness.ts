@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline'
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { DeleteMessageBatchCommand, PurgeQueueCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs'
 import { sql } from 'kysely'
+import { afterAll, beforeAll, beforeEach } from 'vitest'
 import { provision, type ProvisionResult } from '../../../localstack/provision.js'
 import { loadConfig } from '../../../functions/core/config.js'
 import { createDeps, type Deps } from '../../../functions/core/deps.js'
@@ -16,6 +17,7 @@ import { enqueueFileUploaded } from '../../../functions/core/outbox.js'
 import { objectKeyFor } from '../../../functions/core/rules.js'
 import { createS3Client } from '../../../functions/core/storage.js'
 import { sha256, sqsClient } from '../../fixtures/pipeline.js'
+import { truncateAll } from './audit.js'
 import { benchDir, root } from './report.js'
 
 export { root }
@@ -34,6 +36,20 @@ export async function scenarioQueue(tag: string, visibilityTimeoutSeconds = 2): 
 /** An independent set of clients (own pool, own Redis connection) with config overrides. */
 export function scenarioDeps(overrides: Record<string, string> = {}): Deps {
   return createDeps(loadConfig({ ...process.env, ...overrides }))
+}
+
+/**
+ * The hooks every scenario file shares: one set of clients for the file, every table emptied
+ * before each scenario. Returns the clients (ready once `beforeAll` has run).
+ */
+export function useSharedDeps(): () => Deps {
+  let shared: Deps | undefined
+  beforeAll(() => {
+    shared = scenarioDeps()
+  })
+  afterAll(() => shared?.close())
+  beforeEach(() => truncateAll(shared!.db))
+  return () => shared!
 }
 
 export interface Seeded {
