@@ -59,7 +59,8 @@ console.log(
 let stopping = false
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, async () => {
-    if (stopping) return
+    // A second Ctrl-C does not wait for the long polls to finish.
+    if (stopping) process.exit(1)
     stopping = true
     await runtime.close()
     await deps().close()

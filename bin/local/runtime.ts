@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs'
+import { ChangeMessageVisibilityBatchCommand, DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs'
 import type { APIGatewayProxyStructuredResultV2, Context, SQSBatchResponse, SQSEvent } from 'aws-lambda'
 import { queueConsumers, routes, scheduledTasks, type Route } from '../../lib/routes.js'
 import type { Verifier } from './auth.js'
@@ -24,7 +24,7 @@ export interface LocalRuntimeOptions {
   pollers?: number
   /** Consumer invocations in flight at once (default: the consumer's maxConcurrency in lib/routes.ts). */
   maxConcurrency?: number
-  /** Long-poll wait; shorter values make `close()` quicker (default 20 s, the SQS maximum). */
+  /** Long-poll wait; `close()` lets polls in flight finish, so this bounds it (default 5 s). */
   waitTimeSeconds?: number
   /** How often the relay sweep and the sweeper run; 0 disables one. */
   relayIntervalMs?: number
@@ -200,6 +200,17 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   // to finish left new messages queued behind busy pollers (p95 of confirm -> hash claim ~100 ms under load).
   const invocations = new Set<Promise<void>>()
 
+  /** Makes messages received while closing visible again at once, for the next consumer. */
+  async function release(messages: { ReceiptHandle?: string }[]): Promise<void> {
+    if (messages.length === 0) return
+    await options.sqs.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: options.queueUrl,
+        Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0 })),
+      }),
+    )
+  }
+
   async function pollQueue(entry: string, id: string, batchSize: number, timeoutSeconds: number): Promise<void> {
     const handler = await load<SQSEvent, SQSBatchResponse | undefined>(entry)
     const invoke = async (event: SQSEvent): Promise<void> => {
@@ -225,16 +236,21 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     while (!abort.signal.aborted) {
       try {
         while (invocations.size >= maxConcurrency) await Promise.race(invocations)
+        // Not aborted on close: SQS may hand messages to a long poll whose client has gone, and
+        // they would stay invisible for the whole visibility timeout. Let the poll finish instead.
         const received = await options.sqs.send(
           new ReceiveMessageCommand({
             QueueUrl: options.queueUrl,
             MaxNumberOfMessages: batchSize,
-            WaitTimeSeconds: options.waitTimeSeconds ?? 20,
+            WaitTimeSeconds: options.waitTimeSeconds ?? 5,
             MessageSystemAttributeNames: ['All'],
           }),
-          { abortSignal: abort.signal },
         )
         const messages = received.Messages ?? []
+        if (abort.signal.aborted) {
+          await release(messages)
+          break
+        }
         if (messages.length === 0) continue
         const invocation = invoke({ Records: messages.map((m) => sqsRecord(m, options.queueArn)) }).catch((error: unknown) => {
           log('deleting processed messages failed; they will be redelivered', { consumer: id, error: String(error) })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs'
+import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs'
 import { deps } from '../../functions/core/deps.js'
 import { handler as hashFile } from '../../functions/hash-file.js'
 import { context, sqsEvent } from '../fixtures/events.js'
@@ -90,6 +90,22 @@ describe('the local event source mapping', () => {
       expect(inFlight).toBe('1')
     } finally {
       await consumer.close()
+      sqs.destroy()
+    }
+  })
+
+  it('leaves no long poll behind when it closes, so the next consumer gets new messages at once', async () => {
+    const queueUrl = process.env.FILES_QUEUE_URL!
+    const consumer = await startRuntime({ pollers: 2, relayIntervalMs: 0, waitTimeSeconds: 3 })
+    // Let both pollers get their long polls in flight before closing.
+    await new Promise((r) => setTimeout(r, 500))
+    await consumer.close()
+    const sqs = sqsClient()
+    try {
+      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: 'after close' }))
+      const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 2 }))
+      expect(Messages.map((m) => m.Body)).toEqual(['after close'])
+    } finally {
       sqs.destroy()
     }
   })
