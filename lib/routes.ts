@@ -51,8 +51,10 @@ export const queueConsumers = [
     batchSize: 10,
     maxBatchingWindowSeconds: 0,
     maxConcurrency: 20,
-    timeoutSeconds: 120,
-    memoryMb: 256,
+    // Lambda's CPU share grows with memory: at 1,024 MB a batch of ten multi-GiB objects still hashes
+    // within the timeout, where 256 MB (about 0.15 vCPU) would need several times longer.
+    timeoutSeconds: 300,
+    memoryMb: 1024,
   },
 ] as const satisfies readonly QueueConsumer[]
 

@@ -29,7 +29,7 @@ export const DEFAULT_REGION = 'us-east-1'
 export const DEFAULT_BUCKET_NAME = 'upload-pipeline-files'
 export const DEFAULT_QUEUE_NAME = 'upload-pipeline-files'
 export const DEFAULT_CORS_ALLOWED_ORIGINS: readonly string[] = ['http://localhost:3000', 'http://127.0.0.1:3000']
-/** SQS requires the visibility timeout to cover the consumer's whole run: 6 x 120 s = 720 s. */
+/** SQS requires the visibility timeout to cover the consumer's whole run: 6 x its timeout (lib/routes.ts). */
 export const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = hashConsumerTimeoutSeconds() * VISIBILITY_TIMEOUT_FACTOR
 export const MAX_RECEIVE_COUNT = 5
 export const QUEUE_RETENTION_SECONDS = 4 * 24 * 60 * 60
@@ -48,7 +48,7 @@ export interface ProvisionOptions {
   readonly queueName?: string
   /** Default: `<queueName>-dlq`. */
   readonly dlqName?: string
-  /** Default: FILES_QUEUE_VISIBILITY_TIMEOUT, else the hash consumer's timeout x VISIBILITY_TIMEOUT_FACTOR (720). */
+  /** Default: FILES_QUEUE_VISIBILITY_TIMEOUT, else the hash consumer's timeout x VISIBILITY_TIMEOUT_FACTOR (1,800). */
   readonly visibilityTimeoutSeconds?: number
   /** Default: 5. */
   readonly maxReceiveCount?: number

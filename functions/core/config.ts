@@ -108,7 +108,7 @@ export function loadConfig(env: Env = process.env): Config {
     presignRateLimit: integer('PRESIGN_RATE_LIMIT', 120, 0),
     presignRateWindowSeconds: integer('PRESIGN_RATE_WINDOW_SECONDS', 60, 1),
     // Longer than the hash function's timeout: a claim this old cannot have a live worker.
-    staleClaimSeconds: integer('STALE_CLAIM_SECONDS', 150, 1),
+    staleClaimSeconds: integer('STALE_CLAIM_SECONDS', 330, 1),
     expiryGraceSeconds: integer('EXPIRY_GRACE_SECONDS', 300, 0),
     stuckAfterSeconds: integer('STUCK_AFTER_SECONDS', 900, 1),
     maxReceiveCount: integer('MAX_RECEIVE_COUNT', 5, 1),
