@@ -63,8 +63,6 @@ async function insertEvents(trx: Transaction<Database>, fileIds: readonly string
 export interface RelayOptions {
   /** Rows claimed per transaction. */
   batchSize?: number
-  /** Only these rows (the eager publish right after a confirm). */
-  ids?: readonly string[]
   /** Stop after this many rounds (the periodic sweep drains until empty by default). */
   maxRounds?: number
 }
@@ -103,25 +101,22 @@ export async function relayOutbox(db: Kysely<Database>, queue: MessageQueue, opt
   const batchSize = options.batchSize ?? DEFAULT_ROUND_SIZE
   const maxRounds = options.maxRounds ?? Number.POSITIVE_INFINITY
   const result: RelayResult = { published: 0, failed: 0, rounds: 0 }
-  if (options.ids?.length === 0) return result
 
   let started = 0
   const lane = async (sendConcurrency: number): Promise<void> => {
     while (started < maxRounds) {
       started += 1
       const round = await db.transaction().execute(async (trx) => {
-        let claim = trx
+        const rows = await trx
           .selectFrom('outbox')
           .select(['id', 'file_id', 'event_type', 'attempts'])
           .where('published_at', 'is', null)
+          .where('next_attempt_at', '<=', sql<Date>`now()`)
           .orderBy('id')
           .limit(batchSize)
           .forUpdate()
           .skipLocked()
-        claim = options.ids
-          ? claim.where('id', 'in', options.ids)
-          : claim.where('next_attempt_at', '<=', sql<Date>`now()`)
-        const rows = await claim.execute()
+          .execute()
         if (rows.length === 0) return undefined
 
         const failures = await sendEvents(queue, rows.map((r) => ({ id: r.id, fileId: r.file_id })), sendConcurrency)
@@ -151,9 +146,7 @@ export async function relayOutbox(db: Kysely<Database>, queue: MessageQueue, opt
       if (round.claimed < batchSize || round.published === 0) return
     }
   }
-  // The eager path publishes a handful of known rows: one lane is enough.
-  const lanes = options.ids ? 1 : RELAY_LANES
-  await Promise.all(Array.from({ length: lanes }, () => lane(Math.ceil(SEND_CONCURRENCY / lanes))))
+  await Promise.all(Array.from({ length: RELAY_LANES }, () => lane(Math.ceil(SEND_CONCURRENCY / RELAY_LANES))))
   return result
 }
 
