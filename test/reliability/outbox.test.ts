@@ -41,8 +41,11 @@ describe('the outbox relay under faults', () => {
         // the others at a random moment (claim, send or mark).
         const afterSend = Math.random() < 0.5
         if (afterSend) {
+          // Several `sent` lines can arrive before the kill lands: count this life once.
+          let killed = false
           relay.onLine((line) => {
-            if (line.sent && relay.proc.exitCode === null) {
+            if (line.sent && !killed && relay.proc.exitCode === null) {
+              killed = true
               relay.proc.kill('SIGKILL')
               killsAfterSend += 1
             }
