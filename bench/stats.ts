@@ -37,19 +37,7 @@ export const ratio = (value: number, baseline: number): string => (baseline > 0 
 
 export const verdict = (ok: boolean): string => (ok ? 'met' : 'NOT met')
 
-/** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
-export async function mapConcurrent<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length)
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++
-      results[i] = await fn(items[i]!, i)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return results
-}
+export { mapConcurrent } from '../functions/core/concurrency.js'
 
 /** A markdown table. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {

@@ -5,7 +5,8 @@ import { ApiClient, tokenFor } from '../fixtures/pipeline.js'
 import { confirmOnce, readBack, uploadMany, type Uploaded } from './support/api.js'
 import { syncedTransitionAnomalies, truncateAll } from './support/audit.js'
 import { sized } from './support/env.js'
-import { lostFiles, mapLimit, scenarioDeps, scenarioQueue, spawnWorker, waitFor } from './support/harness.js'
+import { mapConcurrent } from '../../functions/core/concurrency.js'
+import { lostFiles, scenarioDeps, scenarioQueue, spawnWorker, waitFor } from './support/harness.js'
 import { percentile, recordLoad } from './support/report.js'
 
 let shared: Deps
@@ -34,7 +35,7 @@ describe('load through the HTTP API', () => {
       const started = Date.now()
       const files: Uploaded[] = []
       // Each client does the whole client path: presign, POST to storage, confirm.
-      await mapLimit(Array.from({ length: count }, (_, i) => i), concurrency, async () => {
+      await mapConcurrent(Array.from({ length: count }, (_, i) => i), concurrency, async () => {
         const [file] = await uploadMany(api, 1, 1, () => 1024 + Math.floor(Math.random() * 15 * 1024))
         const answer = await confirmOnce(api, file!)
         if (answer.status !== 200) throw new Error(`confirm answered ${answer.status} ${answer.code}`)
@@ -43,7 +44,7 @@ describe('load through the HTTP API', () => {
       await waitFor('every file SYNCED', async () => (await lostFiles(shared, files)).length === 0, 600_000, 500)
       const seconds = (Date.now() - started) / 1000
 
-      const verified = await mapLimit(files, concurrency, async (f) => {
+      const verified = await mapConcurrent(files, concurrency, async (f) => {
         const read = await readBack(api, f.id)
         return read.status === 200 && read.fileStatus === 'SYNCED' && read.sha256 === f.sha256
       })

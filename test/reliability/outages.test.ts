@@ -5,11 +5,11 @@ import { createDb, migrateToLatest } from '../../functions/core/db.js'
 import type { Deps } from '../../functions/core/deps.js'
 import { ApiClient, tokenFor } from '../fixtures/pipeline.js'
 import { confirmOnce, confirmUntilOk, readBack, uploadMany, type Answer, type Uploaded } from './support/api.js'
+import { mapConcurrent } from '../../functions/core/concurrency.js'
 import { installAudit, syncedTransitionAnomalies } from './support/audit.js'
 import { sized } from './support/env.js'
 import {
   lostFiles,
-  mapLimit,
   scenarioDeps,
   scenarioQueue,
   sleep,
@@ -52,7 +52,7 @@ async function confirmThroughFault(api: ApiClient, files: Uploaded[], fault: () 
   const every: Answer[] = []
   let faultDone: Promise<void> | undefined
   let probeOk: Promise<Answer> | undefined
-  await mapLimit(rest, 8, async (file, i) => {
+  await mapConcurrent(rest, 8, async (file, i) => {
     if (i === Math.floor(rest.length / 3)) {
       faultDone = fault()
       probeOk = (async () => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { ApiClient, postToStorage, sha256 } from '../../fixtures/pipeline.js'
-import { mapLimit, sleep } from './harness.js'
+import { mapConcurrent } from '../../../functions/core/concurrency.js'
+import { sleep } from './harness.js'
 
 export interface Uploaded {
   id: string
@@ -17,7 +18,7 @@ export interface Answer {
 
 /** Presigns and POSTs each file to storage through the HTTP API, retrying 503s (a client would). */
 export async function uploadMany(api: ApiClient, count: number, concurrency = 8, size = () => 512 + Math.floor(Math.random() * 8192)): Promise<Uploaded[]> {
-  return mapLimit(Array.from({ length: count }, (_, i) => i), concurrency, async (i) => {
+  return mapConcurrent(Array.from({ length: count }, (_, i) => i), concurrency, async (i) => {
     const bytes = randomBytes(size())
     for (let attempt = 0; ; attempt++) {
       const presign = await api.presign({ filename: `file-${i}.bin`, external_id: 'reliability', content_type: 'application/octet-stream', file_size: bytes.length })

@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline'
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { DeleteMessageBatchCommand, PurgeQueueCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs'
 import { sql } from 'kysely'
+import { mapConcurrent } from '../../../functions/core/concurrency.js'
 import { afterAll, beforeAll, beforeEach } from 'vitest'
 import { provision, type ProvisionResult } from '../../../localstack/provision.js'
 import { loadConfig } from '../../../functions/core/config.js'
@@ -66,7 +67,7 @@ export async function seedUploads(deps: Deps, count: number, options: { owner?: 
   const s3 = createS3Client(deps.config)
   const size = options.size ?? (() => 256 + Math.floor(Math.random() * 4096))
   try {
-    return await mapLimit(Array.from({ length: count }, (_, i) => i), 16, async () => {
+    return await mapConcurrent(Array.from({ length: count }, (_, i) => i), 16, async () => {
       const id = randomUUID()
       const bytes = randomBytes(size())
       const key = objectKeyFor(owner, id)
@@ -112,18 +113,7 @@ export async function commitConfirmed(deps: Deps, files: readonly Seeded[]): Pro
   return outboxIds
 }
 
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length)
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++
-      results[i] = await fn(items[i]!, i)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return results
-}
+
 
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs
