@@ -224,7 +224,7 @@ export async function benchEndToEnd(options: E2eOptions): Promise<Section & { ok
     '',
     `${files} CSV files of 1-3 KB (all reached SYNCED), ${concurrency} clients, each doing presign -> multipart POST to storage -> confirm ` +
       `through the local runtime's HTTP API. The runtime runs **in a separate process** (\`bench/runtime-server.ts\`, tsx, as \`npm start\`: ` +
-      `4 SQS pollers with 20 s long polls and up to 20 hash invocations in flight, relay sweep every 1 s), so load generator and server do not share an event loop. ` +
+      `4 SQS pollers with 5 s long polls and up to 20 hash invocations in flight, relay sweep every 1 s), so load generator and server do not share an event loop. ` +
       `confirm -> SYNCED is measured from the client sending confirm to the row's \`synced_at\` (the same host clock). ` +
       `The floor rows send ${UNLOADED_FILES} more files one at a time and wait for each to be SYNCED: the latency the pipeline adds when nothing queues. ` +
       `The bare baseline POSTs the same files with policies signed beforehand, at the same concurrency. The request-mix baseline makes, ` +

@@ -1,5 +1,5 @@
 /**
- * The local runtime in a process of its own, as `npm start` runs it (4 pollers, 20 s long polls,
+ * The local runtime in a process of its own, as `npm start` runs it (4 pollers, 5 s long polls,
  * relay sweep every second), but on the bench resources and a free port. The bench orchestrator
  * spawns it after provisioning; it prints one JSON line `{ url }` once it listens.
  */
