@@ -236,7 +236,7 @@ describe('input at the edge', () => {
     ['a body over 64 KiB', { filename: 'a.csv', external_id: 'e', padding: 'x'.repeat(MAX_BODY_BYTES) }, 413, 'PAYLOAD_TOO_LARGE'],
   ]
 
-  it.each(refusals)('refuses a presign with %s (%i %s) and stores nothing', async (_, body, status, code) => {
+  it.each(refusals)('refuses a presign with %s and stores nothing', async (_, body, status, code) => {
     const before = await stateFingerprint()
     const res = await alice.presign(body as Record<string, unknown>)
     expect(res.status).toBe(status)
