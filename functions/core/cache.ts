@@ -96,20 +96,28 @@ export function createContentCache(redis: RedisClient, config: Config, logger: L
     },
 
     async rateLimit(key, limit, windowSeconds) {
-      const window = Math.floor(Date.now() / 1000 / windowSeconds)
-      const redisKey = `rate:${key}:${window}`
       if (bypassed()) return { allowed: true, retryAfterSeconds: 0 }
+      const position = Date.now() / 1000 / windowSeconds
+      const window = Math.floor(position)
+      const current = `rate:${key}:${window}`
       try {
         await ready()
-        const [[, count]] = (await redis.multi().incr(redisKey).expire(redisKey, windowSeconds + 1).exec()) as [[unknown, number]]
-        const retryAfterSeconds = (window + 1) * windowSeconds - Math.floor(Date.now() / 1000)
-        return { allowed: count <= limit, retryAfterSeconds: Math.max(1, retryAfterSeconds) }
+        const results = await redis
+          .multi()
+          .incr(current)
+          .expire(current, 2 * windowSeconds + 1)
+          .get(`rate:${key}:${window - 1}`)
+          .exec()
+        const count = Number(results?.[0]?.[1] ?? 0)
+        const previous = Number(results?.[2]?.[1] ?? 0)
+        return slidingWindow({ count, previous, elapsed: position - window, limit, windowSeconds })
       } catch (error) {
         // A limiter that fails closed would turn a cache outage into an API outage.
         degrade('rateLimit', error)
         return { allowed: true, retryAfterSeconds: 0 }
       }
     },
+
 
     async ping() {
       try {
@@ -120,4 +128,28 @@ export function createContentCache(redis: RedisClient, config: Config, logger: L
       }
     },
   }
+}
+
+/**
+ * The sliding-window estimate of a rate: the previous fixed window's count weighted by how much of
+ * it still overlaps the last `windowSeconds`, plus the current window's count. Unlike a bare fixed
+ * window it does not let twice the limit through across a window boundary. `elapsed` is the
+ * fraction of the current window that has passed; the retry hint is when the estimate will have
+ * decayed enough for one more request.
+ */
+export function slidingWindow(input: {
+  count: number
+  previous: number
+  elapsed: number
+  limit: number
+  windowSeconds: number
+}): { allowed: boolean; retryAfterSeconds: number } {
+  const { count, previous, elapsed, limit, windowSeconds } = input
+  if (previous * (1 - elapsed) + count <= limit) return { allowed: true, retryAfterSeconds: 0 }
+  // Solve for the wait t: in this window only the previous share decays; after it, this window's count does.
+  const room = limit - 1
+  const inThisWindow = count <= room && previous > 0 ? (1 - (room - count) / previous - elapsed) * windowSeconds : Infinity
+  const inNextWindow = (1 - elapsed + Math.max(0, 1 - room / count)) * windowSeconds
+  // The epsilon keeps float noise (12.000000000000002) from adding a whole second.
+  return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(Math.min(inThisWindow, inNextWindow) - 1e-9)) }
 }

@@ -19,6 +19,7 @@ describe('the HTTP middleware stack', () => {
   it('answers 401 without a subject', async () => {
     const response = await echo(apiEvent({ body: { name: 'ada' } }), context())
     expect(response.statusCode).toBe(401)
+    expect(response.headers).toMatchObject({ 'WWW-Authenticate': 'Bearer' })
     expect(JSON.parse(response.body!)).toEqual({ error: { code: 'UNAUTHORIZED', message: 'A valid bearer token is required' } })
   })
 

@@ -150,14 +150,22 @@ export const MAX_SUBJECT_LENGTH = 255
 // different subjects could become the same owner.
 const isStorableSubject = (sub: string): boolean => [...sub].length <= MAX_SUBJECT_LENGTH && !/[\0\p{Cs}]/u.test(sub)
 
+/** RFC 6750: a 401 tells the client which scheme to authenticate with. */
+const BEARER_CHALLENGE = { 'WWW-Authenticate': 'Bearer' }
+
 /** The owner is the JWT's `sub`, put on the event by API Gateway's JWT authorizer (or the local runtime). */
 function mustBeAuthenticated(event: HttpEvent): string {
   const sub = event.requestContext.authorizer?.jwt?.claims?.sub
   if (typeof sub !== 'string' || sub.length === 0) {
-    throw new AppError('UNAUTHORIZED', 'A valid bearer token is required')
+    throw new AppError('UNAUTHORIZED', 'A valid bearer token is required', undefined, BEARER_CHALLENGE)
   }
   if (!isStorableSubject(sub)) {
-    throw new AppError('UNAUTHORIZED', `The token's subject must be at most ${MAX_SUBJECT_LENGTH} characters of well-formed text`)
+    throw new AppError(
+      'UNAUTHORIZED',
+      `The token's subject must be at most ${MAX_SUBJECT_LENGTH} characters of well-formed text`,
+      undefined,
+      BEARER_CHALLENGE,
+    )
   }
   logger.appendKeys({ owner: sub })
   return sub
