@@ -86,10 +86,9 @@ async function waitForSynced(db: Kysely<Database>, ids: readonly string[], timeo
   }
 }
 
-/** The upload rate storage allows by itself: the same files, POSTed with policies signed beforehand. */
-async function bareStorage(options: E2eOptions): Promise<{ filesPerSecond: number; ms: number[] }> {
-  const { storage, files, concurrency, owner } = options
-  const posts = await Promise.all(
+/** The bench's files with their POST policies signed beforehand, so only storage is timed. */
+function signedPosts({ storage, files, owner }: E2eOptions) {
+  return Promise.all(
     Array.from({ length: files }, async (_, i) => {
       const bytes = csvFile(i)
       const fileId = randomUUID()
@@ -98,9 +97,15 @@ async function bareStorage(options: E2eOptions): Promise<{ filesPerSecond: numbe
         uploadPolicy({ key, fileId, contentType: 'text/csv', declaredSize: bytes.length, maxFileSize: bytes.length }),
         900,
       )
-      return { post: { upload_url: post.url, form_fields: post.fields }, bytes }
+      return { post: { upload_url: post.url, form_fields: post.fields }, bytes, key }
     }),
   )
+}
+
+/** The upload rate storage allows by itself: the same files, POSTed with policies signed beforehand. */
+async function bareStorage(options: E2eOptions): Promise<{ filesPerSecond: number; ms: number[] }> {
+  const { files, concurrency } = options
+  const posts = await signedPosts(options)
   const ms: number[] = []
   const started = performance.now()
   await mapConcurrent(posts, concurrency, async ({ post, bytes }, i) => {
@@ -118,19 +123,8 @@ async function bareStorage(options: E2eOptions): Promise<{ filesPerSecond: numbe
  * ReceiveMessage + DeleteMessageBatch (the poller), GetObject (hash). What LocalStack itself allows.
  */
 async function requestMix(options: E2eOptions): Promise<{ filesPerSecond: number; afterUpload: number[] }> {
-  const { storage, files, concurrency, owner, s3, sqs, scratchQueueUrl, bucket } = options
-  const posts = await Promise.all(
-    Array.from({ length: files }, async (_, i) => {
-      const bytes = csvFile(i)
-      const fileId = randomUUID()
-      const key = objectKeyFor(owner, fileId)
-      const post = await storage.presignPost(
-        uploadPolicy({ key, fileId, contentType: 'text/csv', declaredSize: bytes.length, maxFileSize: bytes.length }),
-        900,
-      )
-      return { post: { upload_url: post.url, form_fields: post.fields }, bytes, key }
-    }),
-  )
+  const { files, concurrency, s3, sqs, scratchQueueUrl, bucket } = options
+  const posts = await signedPosts(options)
   const afterUpload: number[] = []
   const started = performance.now()
   await mapConcurrent(posts, concurrency, async ({ post, bytes, key }, i) => {
