@@ -21,6 +21,7 @@ import {
   spawnWorker,
   waitFor,
   useSharedDeps,
+  confirmedScenario,
 } from './support/harness.js'
 import { recordScenario, seconds } from './support/report.js'
 
@@ -41,10 +42,7 @@ async function queueDepth(queueUrl: string): Promise<number> {
 
 describe('delivery faults', () => {
   it('4: a message delivered three times makes exactly one SYNCING→SYNCED transition per file, with the right hash', async () => {
-    const queue = await scenarioQueue('triple')
-    const deps = scenarioDeps({ FILES_QUEUE_URL: queue.queueUrl })
-    const files = await seedUploads(deps, sized(100, 500))
-    await commitConfirmed(deps, files)
+    const { queue, deps, files } = await confirmedScenario('triple', sized(100, 500))
     // Every SendMessageBatch is made three times: three deliveries of every message.
     const tripled: MessageQueue = {
       ping: () => deps.queue.ping(),

@@ -16,18 +16,17 @@ import {
   waitFor,
   type Child,
   useSharedDeps,
+  confirmedScenario,
 } from './support/harness.js'
 import { recordScenario, seconds } from './support/report.js'
 
 const RELAY = 'test/reliability/workers/relay-loop.ts'
+const roundSize = sized(5, 20)
 useSharedDeps()
 
 describe('the outbox relay under faults', () => {
   it('1: publishes every confirmed upload although the relay is SIGKILLed again and again between claim, send and mark', async () => {
-    const queue = await scenarioQueue('relay-kill')
-    const deps = scenarioDeps({ FILES_QUEUE_URL: queue.queueUrl })
-    const files = await seedUploads(deps, sized(200, 1000))
-    await commitConfirmed(deps, files)
+    const { queue, deps, files } = await confirmedScenario('relay-kill', sized(200, 1000))
     const consumer = startCountingConsumer(deps, queue.queueUrl, 4)
     const started = Date.now()
     let kills = 0
@@ -35,7 +34,9 @@ describe('the outbox relay under faults', () => {
     let lastKillAt = started
     try {
       while ((await unpublishedCount(deps)) > 0) {
-        const relay: Child = spawnWorker(RELAY, { FILES_QUEUE_URL: queue.queueUrl, RELAY_BATCH_SIZE: '20' })
+        // Small rounds in the CI-sized run: 200 rows in 20-row rounds drained within one life at times,
+        // leaving too few kills to mean anything.
+        const relay: Child = spawnWorker(RELAY, { FILES_QUEUE_URL: queue.queueUrl, RELAY_BATCH_SIZE: String(roundSize) })
         await relay.ready
         // Half of the lives end right after a SendMessageBatch returned and before the mark commits,
         // the others at a random moment (claim, send or mark).
@@ -78,7 +79,7 @@ describe('the outbox relay under faults', () => {
       lost: lost.length,
       duplicates: `${consumer.duplicates()} duplicate publishes (${consumer.doubleClaimed()} outbox rows sent more than once); 0 double SYNCED`,
       recovery: `${seconds(Date.now() - lastKillAt)} from the last kill to all SYNCED; ${seconds(Date.now() - started)} in all`,
-      notes: 'at least once by design: a kill between the send and the commit re-sends the whole claimed round (20 rows here), and the hash function acknowledges the duplicates',
+      notes: `at least once by design: a kill between the send and the commit re-sends the whole claimed round (${roundSize} rows here), and the hash function acknowledges the duplicates`,
     })
     await deps.close()
   })
@@ -129,10 +130,7 @@ describe('the outbox relay under faults', () => {
   })
 
   it('3: four relays at once publish every row exactly once', async () => {
-    const queue = await scenarioQueue('four-relays')
-    const deps = scenarioDeps({ FILES_QUEUE_URL: queue.queueUrl })
-    const files = await seedUploads(deps, sized(400, 2000))
-    await commitConfirmed(deps, files)
+    const { queue, deps, files } = await confirmedScenario('four-relays', sized(400, 2000))
     const consumer = startCountingConsumer(deps, queue.queueUrl, 4)
     const started = Date.now()
     try {

@@ -97,6 +97,18 @@ export async function putObject(s3: S3Client, bucket: string, key: string, body:
  * Commits confirms exactly as `confirmUploads` does (PENDING→UPLOADED and the outbox row in one
  * transaction) but without the eager publish: the confirm function died right after its commit.
  */
+/**
+ * The start most delivery and relay scenarios share: a queue of their own, clients pointed at it,
+ * and `count` uploads already confirmed (status UPLOADED, outbox rows committed, nothing published).
+ */
+export async function confirmedScenario(tag: string, count: number): Promise<{ queue: ProvisionResult; deps: Deps; files: Seeded[] }> {
+  const queue = await scenarioQueue(tag)
+  const deps = scenarioDeps({ FILES_QUEUE_URL: queue.queueUrl })
+  const files = await seedUploads(deps, count)
+  await commitConfirmed(deps, files)
+  return { queue, deps, files }
+}
+
 export async function commitConfirmed(deps: Deps, files: readonly Seeded[]): Promise<string[]> {
   const outboxIds: string[] = []
   for (let i = 0; i < files.length; i += 100) {
