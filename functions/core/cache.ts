@@ -118,7 +118,6 @@ export function createContentCache(redis: RedisClient, config: Config, logger: L
       }
     },
 
-
     async ping() {
       try {
         await ready()
