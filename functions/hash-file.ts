@@ -3,7 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
 import middy from '@middy/core'
 import type { SQSEvent, SQSRecord } from 'aws-lambda'
 import { deps, logger } from './core/deps.js'
-import { syncFile } from './core/hashing.js'
+import { syncFile } from './core/sync.js'
 import { fileUploadedMessage } from './core/schemas.js'
 
 async function processRecord(record: SQSRecord): Promise<void> {

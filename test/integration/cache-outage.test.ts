@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../functions/core/config.js'
 import { createDeps, deps } from '../../functions/core/deps.js'
 import { checkHealth } from '../../functions/core/health.js'
-import { getFile } from '../../functions/core/uploads.js'
+import { getFile } from '../../functions/core/get-file.js'
 import { usePipeline } from '../fixtures/pipeline.js'
 
 // Nothing listens on port 1: every Redis command is refused, as in an outage.

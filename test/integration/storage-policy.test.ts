@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../../functions/core/config.js'
 import { createDeps, deps } from '../../functions/core/deps.js'
-import { presignUpload } from '../../functions/core/uploads.js'
+import { presignUpload } from '../../functions/core/presign.js'
 import { postToStorage, usePipeline } from '../fixtures/pipeline.js'
 
 const pipeline = usePipeline({ pollers: 0, relayIntervalMs: 0 })

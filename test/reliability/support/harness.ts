@@ -13,7 +13,7 @@ import { provision, type ProvisionResult } from '../../../localstack/provision.j
 import { loadConfig } from '../../../functions/core/config.js'
 import { createDeps, type Deps } from '../../../functions/core/deps.js'
 import { insertFile, markUploaded } from '../../../functions/core/files.repository.js'
-import { syncFile } from '../../../functions/core/hashing.js'
+import { syncFile } from '../../../functions/core/sync.js'
 import { enqueueFileUploaded } from '../../../functions/core/outbox.js'
 import { objectKeyFor } from '../../../functions/core/rules.js'
 import { createS3Client } from '../../../functions/core/storage.js'

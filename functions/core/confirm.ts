@@ -1,0 +1,106 @@
+import { mapConcurrent } from './concurrency.js'
+import { AppError, fileNotFound } from './errors.js'
+import type { Deps } from './deps.js'
+import { CONFIRMED_STATUSES, type FileRecord, type FileStatus } from './files.js'
+import { findOwnedFiles, markUploaded } from './files.repository.js'
+import { leaseFileUploaded, publishLeased } from './outbox.js'
+import type { ConfirmItem, ConfirmRequest } from './schemas.js'
+
+export interface ConfirmResult {
+  confirmed: number
+  files: { file_id: string; status: FileStatus }[]
+  failed: { file_id: string; error: { code: string; message: string } }[]
+}
+
+type Verdict = { ok: true; status: FileStatus } | { ok: false; error: AppError } | { ok: 'verify'; file: FileRecord }
+
+function precheck(file: FileRecord | undefined, item: ConfirmItem): Verdict {
+  if (!file) return { ok: false, error: fileNotFound() }
+  if (CONFIRMED_STATUSES.includes(file.status)) {
+    // Confirming again changes nothing, but a different size is not the same confirmation.
+    return file.fileSize === item.file_size
+      ? { ok: true, status: file.status }
+      : { ok: false, error: sizeMismatch(file.fileSize ?? 0, item.file_size) }
+  }
+  if (file.status !== 'PENDING') {
+    return { ok: false, error: new AppError('INVALID_STATE', `File is ${file.status} and cannot be confirmed`, { status: file.status }) }
+  }
+  if (file.declaredSize !== null && file.declaredSize !== item.file_size) {
+    return { ok: false, error: sizeMismatch(file.declaredSize, item.file_size) }
+  }
+  return { ok: 'verify', file }
+}
+
+const sizeMismatch = (actual: number, claimed: number): AppError =>
+  new AppError('SIZE_MISMATCH', `Uploaded object is ${actual} bytes, not ${claimed}`, { expected: claimed, actual })
+
+type Outcome = { fileId: string; status: FileStatus } | { fileId: string; error: AppError }
+
+/**
+ * Confirms uploads: checks each object exists with the claimed size, then in one transaction moves
+ * the files PENDING -> UPLOADED and writes their outbox rows. After the commit it publishes those
+ * rows at once; if that fails the relay's sweep publishes them later.
+ */
+async function confirmItems(deps: Deps, ownerId: string, items: readonly ConfirmItem[]): Promise<Outcome[]> {
+  const { db, storage } = deps
+  const files = await findOwnedFiles(db, ownerId, items.map((i) => i.file_id))
+  const verdicts = await mapConcurrent(items, 16, async (item): Promise<Verdict> => {
+    const verdict = precheck(files.get(item.file_id), item)
+    if (verdict.ok !== 'verify') return verdict
+    const head = await storage.head(verdict.file.objectKey)
+    if (!head) return { ok: false, error: new AppError('UPLOAD_NOT_FOUND', 'No upload found for this file; upload it before confirming') }
+    if (head.size !== item.file_size) return { ok: false, error: sizeMismatch(head.size, item.file_size) }
+    return verdict
+  })
+
+  const toConfirm = items.filter((_, i) => verdicts[i]!.ok === 'verify')
+  const { moved, events } = await db.transaction().execute(async (trx) => {
+    const moved = new Set<string>()
+    for (const item of toConfirm) {
+      if (await markUploaded(trx, item.file_id, item.file_size)) moved.add(item.file_id)
+    }
+    return { moved, events: await leaseFileUploaded(trx, [...moved]) }
+  })
+  for (const fileId of moved) deps.logger.info('upload confirmed', { file_id: fileId })
+
+  if (events.length) {
+    try {
+      await publishLeased(db, deps.queue, events)
+    } catch (error) {
+      deps.logger.warn('eager publish failed; the relay sweep will publish', { error: String(error) })
+    }
+  }
+
+  // A concurrent confirm may have moved a file between the check and the update: judge it again.
+  const raced = await findOwnedFiles(db, ownerId, toConfirm.filter((i) => !moved.has(i.file_id)).map((i) => i.file_id))
+  return items.map((item, i) => {
+    let verdict = verdicts[i]!
+    if (verdict.ok === 'verify') {
+      verdict = moved.has(item.file_id) ? { ok: true, status: 'UPLOADED' } : precheck(raced.get(item.file_id), item)
+    }
+    if (verdict.ok === true) return { fileId: item.file_id, status: verdict.status }
+    if (verdict.ok === false) return { fileId: item.file_id, error: verdict.error }
+    return { fileId: item.file_id, error: new AppError('INVALID_STATE', 'File changed state during confirm') }
+  })
+}
+
+/**
+ * The confirm route: a single object answers with its own error status when it fails; the batch
+ * form always answers 200 with per-item results. Confirming again succeeds and changes nothing.
+ */
+export async function confirmUploads(deps: Deps, ownerId: string, request: ConfirmRequest): Promise<ConfirmResult> {
+  const single = !('uploads' in request)
+  const outcomes = await confirmItems(deps, ownerId, single ? [request] : request.uploads)
+  if (single && 'error' in outcomes[0]!) throw outcomes[0].error
+
+  const result: ConfirmResult = { confirmed: 0, files: [], failed: [] }
+  for (const outcome of outcomes) {
+    if ('error' in outcome) {
+      result.failed.push({ file_id: outcome.fileId, error: { code: outcome.error.code, message: outcome.error.message } })
+    } else {
+      result.confirmed += 1
+      result.files.push({ file_id: outcome.fileId, status: outcome.status })
+    }
+  }
+  return result
+}
