@@ -11,7 +11,18 @@ type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefine
 // pg returns int8 as a string; sizes stay below 2^53 (5 GiB cap), so the adapter converts them.
 type NullableInt8 = ColumnType<string | null, number | bigint | string | null | undefined, number | bigint | string | null>
 
-export type FileStatus = 'PENDING' | 'UPLOADED' | 'SYNCING' | 'SYNCED' | 'FAILED' | 'EXPIRED'
+export type FileStatus =
+  | 'PENDING'
+  | 'UPLOADED'
+  | 'SYNCING'
+  | 'SYNCED'
+  | 'FAILED'
+  /** The scanner found malware: kept for review, never served. */
+  | 'QUARANTINED'
+  /** Never confirmed before its upload expired. */
+  | 'EXPIRED'
+  /** Deleted by its owner: a tombstone without the object, the cache entry or the filename. */
+  | 'DELETED'
 
 export interface FilesTable {
   id: string

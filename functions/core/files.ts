@@ -2,23 +2,6 @@ import type { FileStatus } from './database.js'
 
 export type { FileStatus }
 
-/** The file lifecycle. Every transition is a guarded update from exactly one of these states. */
-export const TRANSITIONS: Readonly<Record<FileStatus, readonly FileStatus[]>> = {
-  PENDING: ['UPLOADED', 'EXPIRED', 'FAILED'],
-  UPLOADED: ['SYNCING', 'FAILED'],
-  // SYNCING -> SYNCING is a stale claim being retaken after its worker died; SYNCING -> UPLOADED is
-  // a worker releasing its claim after a transient error, so the redelivery can claim it at once.
-  SYNCING: ['SYNCED', 'FAILED', 'SYNCING', 'UPLOADED'],
-  SYNCED: [],
-  // Only retries-exhausted failures go back to work, when an operator redrives the DLQ.
-  FAILED: ['SYNCING'],
-  EXPIRED: [],
-}
-
-export function canTransition(from: FileStatus, to: FileStatus): boolean {
-  return TRANSITIONS[from].includes(to)
-}
-
 /** Statuses at which the object is known to be in storage. */
 export const CONFIRMED_STATUSES: readonly FileStatus[] = ['UPLOADED', 'SYNCING', 'SYNCED']
 
@@ -26,6 +9,8 @@ export type FailureCode =
   | 'UPLOAD_NOT_FOUND'
   | 'SIZE_MISMATCH'
   | 'CHECKSUM_MISMATCH'
+  | 'TYPE_MISMATCH'
+  | 'MALWARE_DETECTED'
   | 'RETRIES_EXHAUSTED'
   | 'UPLOAD_EXPIRED'
 
