@@ -12,8 +12,15 @@ export const BROWSER_OVERRIDES = {
   FILES_QUEUE_NAME: 'upload-pipeline-browser-files',
 } as const
 
+/** Honours `TEST_ISOLATION` like the other tiers (test/fixtures/env.ts), so two runs on one machine stay apart. */
 export function applyBrowserEnvironment(env: NodeJS.ProcessEnv = process.env): void {
   applyTestEnvironment(env)
+  const suffix = env.TEST_ISOLATION?.trim()
   Object.assign(env, BROWSER_OVERRIDES)
-  env.FILES_QUEUE_URL = `${env.AWS_ENDPOINT_URL}/queue/us-east-1/000000000000/${BROWSER_OVERRIDES.FILES_QUEUE_NAME}`
+  if (suffix) {
+    env.DATABASE_URL = `${BROWSER_OVERRIDES.DATABASE_URL}_${suffix}`
+    env.FILES_BUCKET_NAME = `${BROWSER_OVERRIDES.FILES_BUCKET_NAME}-${suffix}`
+    env.FILES_QUEUE_NAME = `${BROWSER_OVERRIDES.FILES_QUEUE_NAME}-${suffix}`
+  }
+  env.FILES_QUEUE_URL = `${env.AWS_ENDPOINT_URL}/queue/us-east-1/000000000000/${env.FILES_QUEUE_NAME}`
 }
