@@ -16,7 +16,8 @@ export const BROWSER_OVERRIDES = {
 export function applyBrowserEnvironment(env: NodeJS.ProcessEnv = process.env): void {
   applyTestEnvironment(env)
   const suffix = env.TEST_ISOLATION?.trim()
-  Object.assign(env, BROWSER_OVERRIDES)
+  const redisUrl = env.TEST_REDIS_DB?.trim() ? env.REDIS_URL : BROWSER_OVERRIDES.REDIS_URL
+  Object.assign(env, BROWSER_OVERRIDES, { REDIS_URL: redisUrl })
   if (suffix) {
     env.DATABASE_URL = `${BROWSER_OVERRIDES.DATABASE_URL}_${suffix}`
     env.FILES_BUCKET_NAME = `${BROWSER_OVERRIDES.FILES_BUCKET_NAME}-${suffix}`
