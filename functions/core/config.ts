@@ -37,6 +37,16 @@ export interface Config {
   /** The queue's maxReceiveCount: the last delivery marks a failing file FAILED before the DLQ. */
   readonly maxReceiveCount: number
   readonly outboxRetentionHours: number
+  /** The hash stage reads objects larger than this as ranges of this size, `hashReadConcurrency` at a time. */
+  readonly hashRangeBytes: number
+  readonly hashReadConcurrency: number
+  /** The hash stage saves its state to Postgres each time it has hashed this many more bytes. */
+  readonly hashCheckpointBytes: number
+  /**
+   * Caps one invocation's hashing time (local runs and tests force continuations with it); unset on AWS,
+   * where the budget comes from the Lambda context's remaining time alone.
+   */
+  readonly hashInvocationBudgetMs: number | undefined
 }
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -113,6 +123,10 @@ export function loadConfig(env: Env = process.env): Config {
     stuckAfterSeconds: integer('STUCK_AFTER_SECONDS', 900, 1),
     maxReceiveCount: integer('MAX_RECEIVE_COUNT', 5, 1),
     outboxRetentionHours: integer('OUTBOX_RETENTION_HOURS', 72, 0),
+    hashRangeBytes: integer('HASH_RANGE_BYTES', 8 * 1024 ** 2, 1),
+    hashReadConcurrency: integer('HASH_READ_CONCURRENCY', 4, 1),
+    hashCheckpointBytes: integer('HASH_CHECKPOINT_BYTES', 64 * 1024 ** 2, 1),
+    hashInvocationBudgetMs: env.HASH_INVOCATION_BUDGET_MS?.trim() ? integer('HASH_INVOCATION_BUDGET_MS', 0, 1) : undefined,
   }
   // Presigned POST is limited to 5 GiB by S3; inline content must fit Lambda's 6 MB response once base64-encoded.
   if (config.maxFileSize > 5 * 1024 ** 3) throw new ConfigError('MAX_FILE_SIZE must be at most 5 GiB (S3 POST limit)')

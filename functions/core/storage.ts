@@ -42,7 +42,11 @@ export interface ObjectStore {
    * the confirmed size; undefined when that version is gone. `size` is the length the stream will have.
    */
   getStream(object: StoredObject, range?: ByteRange): Promise<{ body: Readable; size: number } | undefined>
-  deleteMany(keys: readonly string[]): Promise<void>
+  /**
+   * Deletes keys or versions. In the versioned bucket a bare key only gets a delete marker and its versions
+   * stay readable by id: removing a confirmed file's bytes takes its `StoredObject` (key and version).
+   */
+  deleteMany(keys: readonly (string | Pick<StoredObject, 'key' | 'versionId'>)[]): Promise<void>
   ping(): Promise<void>
 }
 
@@ -57,7 +61,7 @@ const unavailable = (error: unknown): never => {
   throw new DependencyUnavailableError('storage', { cause: error })
 }
 
-const versionOf = (object: StoredObject): { VersionId?: string } => (object.versionId ? { VersionId: object.versionId } : {})
+const versionOf = (object: Pick<StoredObject, 'versionId'>): { VersionId?: string } => (object.versionId ? { VersionId: object.versionId } : {})
 
 export function createS3Client(config: Config): S3Client {
   const agentOptions = { keepAlive: true, maxSockets: 64 }
@@ -134,7 +138,13 @@ export function createObjectStore(client: S3Client, bucket: string): ObjectStore
         const chunk = keys.slice(i, i + 1000)
         try {
           await client.send(
-            new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: chunk.map((Key) => ({ Key })), Quiet: true } }),
+            new DeleteObjectsCommand({
+              Bucket: bucket,
+              Delete: {
+                Objects: chunk.map((k) => (typeof k === 'string' ? { Key: k } : { Key: k.key, ...versionOf(k) })),
+                Quiet: true,
+              },
+            }),
           )
         } catch (error) {
           unavailable(error)

@@ -33,7 +33,8 @@ const ACCESS = {
   ListFiles: {},
   GetFile: { bucket: ['read'], cache: ['connect'] },
   Health: { bucket: ['probe'], queue: ['probe'], cache: ['connect'] },
-  HashFile: { bucket: ['read'], cache: ['connect'] },
+  // send: a file whose hash outlasts one invocation is handed to a continuation message it publishes itself.
+  HashFile: { bucket: ['read'], cache: ['connect'], queue: ['send'] },
   RelayOutbox: { queue: ['send'] },
   SweepFiles: { bucket: ['delete'], queue: ['send'] },
 } as const satisfies Record<FunctionId, FunctionAccess>
