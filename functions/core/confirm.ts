@@ -59,7 +59,7 @@ async function confirmItems(deps: Deps, ownerId: string, items: readonly Confirm
     for (const item of toConfirm) {
       if (await markUploaded(trx, item.file_id, item.file_size)) moved.add(item.file_id)
     }
-    return { moved, events: await leaseFileUploaded(trx, [...moved]) }
+    return { moved, events: await leaseFileUploaded(trx, [...moved], deps.config.eagerPublishLeaseSeconds) }
   })
   for (const fileId of moved) deps.logger.info('upload confirmed', { file_id: fileId })
 

@@ -29,13 +29,13 @@ type FunctionId =
  */
 const ACCESS = {
   PresignUpload: { bucket: ['put'], cache: ['connect'] },
-  ConfirmUploads: { bucket: ['read'], queue: ['send'] },
+  ConfirmUploads: { bucket: ['read'], queues: { files: ['send'] } },
   ListFiles: {},
   GetFile: { bucket: ['read'], cache: ['connect'] },
-  Health: { bucket: ['probe'], queue: ['probe'], cache: ['connect'] },
+  Health: { bucket: ['probe'], queues: { files: ['probe'] }, cache: ['connect'] },
   HashFile: { bucket: ['read'], cache: ['connect'] },
-  RelayOutbox: { queue: ['send'] },
-  SweepFiles: { bucket: ['delete'], queue: ['send'] },
+  RelayOutbox: { queues: { files: ['send'] } },
+  SweepFiles: { bucket: ['delete'], queues: { files: ['send'] } },
 } as const satisfies Record<FunctionId, FunctionAccess>
 
 export interface JwtSettings {
@@ -135,7 +135,6 @@ export class Api extends Construct {
       functions.push(fn)
     }
 
-    const queues = { files: resources.queue }
     for (const consumer of queueConsumers) {
       const fn = defineFunction(consumer.id, {
         entry: consumer.entry,
@@ -143,7 +142,7 @@ export class Api extends Construct {
         timeoutSeconds: consumer.timeoutSeconds,
       })
       fn.addEventSource(
-        new SqsEventSource(queues[consumer.queue], {
+        new SqsEventSource(resources.queues[consumer.queue].queue, {
           batchSize: consumer.batchSize,
           maxBatchingWindow: Duration.seconds(consumer.maxBatchingWindowSeconds),
           maxConcurrency: consumer.maxConcurrency,
