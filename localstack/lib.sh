@@ -53,7 +53,7 @@ wanted_services() {
   done
 }
 
-pid_cmdline() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | sed 's/ $//'; }
+pid_cmdline() { tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" | sed 's/ $//'; }
 
 # The project's LocalStack is a venv python under the project's cache folder running localstack.runtime.main. Any
 # localstack-<version> venv counts, so a LocalStack left over from an older pin is recognised and restarted.
