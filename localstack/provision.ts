@@ -1,6 +1,6 @@
 /**
- * Idempotent provisioning of the emulated AWS side: the files bucket (with the CORS rules a browser needs for the
- * presigned POST) and the files queue with its dead-letter queue. Host mode (localstack/start.sh) and Docker mode
+ * Idempotent provisioning of the emulated AWS side: the files bucket (versioned, with the CORS rules a browser needs
+ * for the presigned POST) and the files queue with its dead-letter queue. Host mode (localstack/start.sh) and Docker mode
  * (docker-compose.yml) both run this same step; on AWS the CDK stack owns these resources instead.
  *
  *   npx tsx localstack/provision.ts      # prints {"bucketName", "queueName", "queueUrl", "dlqUrl", ...} as JSON
@@ -11,7 +11,7 @@
 import { realpathSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { CreateBucketCommand, PutBucketCorsCommand, S3Client, type CORSRule } from '@aws-sdk/client-s3'
+import { CreateBucketCommand, PutBucketCorsCommand, PutBucketVersioningCommand, S3Client, type CORSRule } from '@aws-sdk/client-s3'
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
@@ -200,6 +200,9 @@ async function ensureBucket(s3: S3Client, bucketName: string, allowedOrigins: re
   await s3.send(
     new PutBucketCorsCommand({ Bucket: bucketName, CORSConfiguration: { CORSRules: corsRules(allowedOrigins) } }),
   )
+  // As in the stack: confirm records the version it checked and every read is pinned to it, so a presigned
+  // POST replayed after confirm adds a version instead of changing the bytes that were hashed.
+  await s3.send(new PutBucketVersioningCommand({ Bucket: bucketName, VersioningConfiguration: { Status: 'Enabled' } }))
 }
 
 type QueueAttributes = Partial<Record<QueueAttributeName, string>>

@@ -45,6 +45,11 @@ export interface FilesTable {
   uploaded_at: NullableTimestamp
   claimed_at: NullableTimestamp
   synced_at: NullableTimestamp
+  /** The storage version confirm recorded; null only for a bucket without versioning. */
+  object_version_id: string | null
+  hashed_bytes: ColumnType<string, number | bigint | string | undefined, number | bigint | string>
+  hash_state: Buffer | null
+  hash_state_tag: string | null
 }
 
 export interface OutboxTable {

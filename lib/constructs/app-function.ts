@@ -167,8 +167,9 @@ export class AppFunction extends NodejsFunction {
 
   /**
    * Sets `FILES_BUCKET_NAME` and grants only `access`, as single actions rather than the wildcards of
-   * `bucket.grantRead()` and friends: `read` (GetObject, which HeadObject also needs, and ListBucket so that a
-   * missing key answers 404 rather than 403), `put` (the presigned POST is signed with this role), `delete`,
+   * `bucket.grantRead()` and friends: `read` (GetObject, which HeadObject also needs; GetObjectVersion, since
+   * reads of a confirmed file name the version confirm recorded; and ListBucket so that a missing key answers
+   * 404 rather than 403), `put` (the presigned POST is signed with this role), `delete`,
    * `probe` (HeadBucket for health checks).
    */
   bindBucket(bucket: s3.IBucket, ...access: BucketAccess[]): this {
@@ -176,7 +177,7 @@ export class AppFunction extends NodejsFunction {
     const objects = bucket.arnForObjects('*')
     const statements: Record<BucketAccess, iam.PolicyStatement[]> = {
       read: [
-        new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [objects] }),
+        new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:GetObjectVersion'], resources: [objects] }),
         new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
       ],
       put: [new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [objects] })],

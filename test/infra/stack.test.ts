@@ -156,6 +156,8 @@ describe('least privilege', () => {
     const actions = actionsOf(id)
     expect(actions.has('s3:PutObject')).toBe(bucketWriters.includes(id))
     expect(actions.has('s3:GetObject')).toBe(bucketReaders.includes(id))
+    // Reads of a confirmed file name its version (the bytes served are the bytes hashed).
+    expect(actions.has('s3:GetObjectVersion')).toBe(bucketReaders.includes(id))
     expect(actions.has('s3:DeleteObject')).toBe(bucketDeleters.includes(id))
     expect(actions.has('sqs:SendMessage')).toBe(queueSenders.includes(id))
     expect([...actions].filter((a) => a.includes('*'))).toEqual([])
