@@ -67,10 +67,19 @@ export async function findFile(db: Db, id: string): Promise<FileRecord | undefin
   return row && toFile(row)
 }
 
-/** Owner-scoped lookup: another owner's file is indistinguishable from a missing one. */
+/**
+ * Owner-scoped lookup: another owner's file is indistinguishable from a missing one, and so is a
+ * deleted one, so every route that reads through here answers 404 after a delete.
+ */
 export async function findOwnedFiles(db: Db, ownerId: string, ids: readonly string[]): Promise<Map<string, FileRecord>> {
   if (ids.length === 0) return new Map()
-  const rows = await db.selectFrom('files').selectAll().where('owner_id', '=', ownerId).where('id', 'in', ids).execute()
+  const rows = await db
+    .selectFrom('files')
+    .selectAll()
+    .where('owner_id', '=', ownerId)
+    .where('id', 'in', ids)
+    .where('status', '<>', 'DELETED')
+    .execute()
   return new Map(rows.map((row) => [row.id, toFile(row)]))
 }
 
@@ -206,6 +215,7 @@ export async function markDeleted(db: Db, ownerId: string, id: string): Promise<
           error_code: null,
           error_message: null,
           claimed_at: null,
+          purged_at: null,
           updated_at: sql`now()`,
         })
         .where('id', '=', id)
@@ -235,7 +245,7 @@ export interface ListQuery {
 }
 
 export async function listOwnedFiles(db: Db, ownerId: string, query: ListQuery): Promise<FileRecord[]> {
-  let select = db.selectFrom('files').selectAll().where('owner_id', '=', ownerId)
+  let select = db.selectFrom('files').selectAll().where('owner_id', '=', ownerId).where('status', '<>', 'DELETED')
   if (query.externalId !== undefined) select = select.where('external_id', '=', query.externalId)
   if (query.after) {
     const { createdAt, id } = query.after
@@ -295,4 +305,29 @@ export async function lockStuck(trx: Transaction<Database>, idleSeconds: number,
 export async function touch(trx: Transaction<Database>, ids: readonly string[]): Promise<void> {
   if (ids.length === 0) return
   await trx.updateTable('files').set({ updated_at: sql`now()` }).where('id', 'in', ids).execute()
+}
+
+/**
+ * DELETED files still to purge: never purged, or purged while their upload URL was still valid
+ * and that URL has since expired (a late upload could have recreated the object).
+ */
+export async function findUnpurged(db: Db, limit: number): Promise<FileRecord[]> {
+  const rows = await db
+    .selectFrom('files')
+    .selectAll()
+    .where('status', '=', 'DELETED')
+    .where((eb) =>
+      eb.or([
+        eb('purged_at', 'is', null),
+        eb.and([eb('purged_at', '<=', eb.ref('upload_expires_at')), eb('upload_expires_at', '<', sql<Date>`now()`)]),
+      ]),
+    )
+    .orderBy('updated_at')
+    .limit(limit)
+    .execute()
+  return rows.map(toFile)
+}
+
+export async function markPurged(db: Db, id: string): Promise<void> {
+  await db.updateTable('files').set({ purged_at: sql`now()` }).where('id', '=', id).where('status', '=', 'DELETED').execute()
 }
