@@ -44,6 +44,7 @@ export const routes = [
   { id: 'ConfirmUploads', method: 'POST', path: '/files/confirm-uploads', entry: 'functions/confirm-uploads.ts' },
   { id: 'ListFiles', method: 'GET', path: '/files', entry: 'functions/list-files.ts' },
   { id: 'GetFile', method: 'GET', path: '/files/{id}', entry: 'functions/get-file.ts', memoryMb: 512 },
+  { id: 'DeleteFile', method: 'DELETE', path: '/files/{id}', entry: 'functions/delete-file.ts' },
   { id: 'Health', method: 'GET', path: '/health', entry: 'functions/health.ts', public: true },
 ] as const satisfies readonly Route[]
 

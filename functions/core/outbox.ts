@@ -106,6 +106,8 @@ export async function relayOutbox(db: Kysely<Database>, queue: MessageQueue, opt
           .select(['id', 'file_id', 'event_type', 'attempts'])
           .where('published_at', 'is', null)
           .where('next_attempt_at', '<=', sql<Date>`now()`)
+          // Final-state events are not hash work; they wait for the fan-out to the bus and webhooks.
+          .where('event_type', '=', FILE_UPLOADED)
           .orderBy('id')
           .limit(batchSize)
           .forUpdate()

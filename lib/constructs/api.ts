@@ -32,10 +32,11 @@ const ACCESS = {
   ConfirmUploads: { bucket: ['read'], queues: { files: ['send'] } },
   ListFiles: {},
   GetFile: { bucket: ['read'], cache: ['connect'] },
+  DeleteFile: { bucket: ['erase'], cache: ['connect'] },
   Health: { bucket: ['probe'], queues: { files: ['probe'] }, cache: ['connect'] },
   HashFile: { bucket: ['read'], cache: ['connect'] },
   RelayOutbox: { queues: { files: ['send'] } },
-  SweepFiles: { bucket: ['delete'], queues: { files: ['send'] } },
+  SweepFiles: { bucket: ['delete', 'erase'], queues: { files: ['send'] }, cache: ['connect'] },
 } as const satisfies Record<FunctionId, FunctionAccess>
 
 export interface JwtSettings {
@@ -74,7 +75,7 @@ export class Api extends Construct {
       createDefaultStage: false,
       corsPreflight: {
         allowOrigins: [...props.corsOrigins],
-        allowMethods: [apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.OPTIONS],
+        allowMethods: [apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.DELETE, apigw.CorsHttpMethod.OPTIONS],
         allowHeaders: ['authorization', 'content-type'],
         exposeHeaders: ['x-cache'],
         maxAge: Duration.hours(1),
