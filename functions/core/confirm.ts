@@ -65,7 +65,7 @@ async function confirmItems(deps: Deps, ownerId: string, items: readonly Confirm
       if (verdict.ok !== 'verify') continue
       if (await markUploaded(trx, item.file_id, item.file_size, verdict.versionId ?? null)) moved.add(item.file_id)
     }
-    return { moved, events: await leaseFileUploaded(trx, [...moved]) }
+    return { moved, events: await leaseFileUploaded(trx, [...moved], deps.config.eagerPublishLeaseSeconds) }
   })
   for (const fileId of moved) deps.logger.info('upload confirmed', { file_id: fileId })
 

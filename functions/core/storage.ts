@@ -1,6 +1,9 @@
 import { Readable } from 'node:stream'
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectsCommand,
+  ListMultipartUploadsCommand,
+  ListObjectVersionsCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
@@ -42,11 +45,12 @@ export interface ObjectStore {
    * the confirmed size; undefined when that version is gone. `size` is the length the stream will have.
    */
   getStream(object: StoredObject, range?: ByteRange): Promise<{ body: Readable; size: number } | undefined>
+  deleteMany(keys: readonly string[]): Promise<void>
   /**
-   * Deletes keys or versions. In the versioned bucket a bare key only gets a delete marker and its versions
-   * stay readable by id: removing a confirmed file's bytes takes its `StoredObject` (key and version).
+   * Removes every trace of `key`: aborts its unfinished multipart uploads (their parts go with
+   * them) and deletes every version and delete marker, so a versioned bucket keeps nothing either.
    */
-  deleteMany(keys: readonly (string | Pick<StoredObject, 'key' | 'versionId'>)[]): Promise<void>
+  erase(key: string): Promise<void>
   ping(): Promise<void>
 }
 
@@ -61,7 +65,7 @@ const unavailable = (error: unknown): never => {
   throw new DependencyUnavailableError('storage', { cause: error })
 }
 
-const versionOf = (object: Pick<StoredObject, 'versionId'>): { VersionId?: string } => (object.versionId ? { VersionId: object.versionId } : {})
+const versionOf = (object: StoredObject): { VersionId?: string } => (object.versionId ? { VersionId: object.versionId } : {})
 
 export function createS3Client(config: Config): S3Client {
   const agentOptions = { keepAlive: true, maxSockets: 64 }
@@ -138,17 +142,41 @@ export function createObjectStore(client: S3Client, bucket: string): ObjectStore
         const chunk = keys.slice(i, i + 1000)
         try {
           await client.send(
-            new DeleteObjectsCommand({
-              Bucket: bucket,
-              Delete: {
-                Objects: chunk.map((k) => (typeof k === 'string' ? { Key: k } : { Key: k.key, ...versionOf(k) })),
-                Quiet: true,
-              },
-            }),
+            new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: chunk.map((Key) => ({ Key })), Quiet: true } }),
           )
         } catch (error) {
           unavailable(error)
         }
+      }
+    },
+
+    async erase(key) {
+      try {
+        let uploadMarker: { KeyMarker?: string; UploadIdMarker?: string } = {}
+        for (;;) {
+          const page = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key, ...uploadMarker }))
+          for (const upload of page.Uploads ?? []) {
+            if (upload.Key !== key) continue
+            await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: upload.UploadId }))
+          }
+          if (!page.IsTruncated) break
+          uploadMarker = { KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker }
+        }
+        let versionMarker: { KeyMarker?: string; VersionIdMarker?: string } = {}
+        for (;;) {
+          const page = await client.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: key, ...versionMarker }))
+          const versions = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]
+            .filter((v) => v.Key === key)
+            .map((v) => ({ Key: key, VersionId: v.VersionId }))
+          if (versions.length) {
+            const result = await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: versions, Quiet: true } }))
+            if (result.Errors?.length) throw new Error(`could not delete ${result.Errors.length} version(s) of ${key}: ${result.Errors[0]!.Code}`)
+          }
+          if (!page.IsTruncated) break
+          versionMarker = { KeyMarker: page.NextKeyMarker, VersionIdMarker: page.NextVersionIdMarker }
+        }
+      } catch (error) {
+        unavailable(error)
       }
     },
 

@@ -143,7 +143,7 @@ async function hashClaimed(deps: Deps, claim: FileRecord, deadline: number): Pro
       if (Date.now() >= deadline) {
         const handed = await db.transaction().execute(async (trx) => {
           if (!(await handOffClaim(trx, claim, HASHER_TAG, hash.offset, hash.save()))) return undefined
-          return leaseFileUploaded(trx, [claim.id])
+          return leaseFileUploaded(trx, [claim.id], config.eagerPublishLeaseSeconds)
         })
         if (!handed) return retaken(deps, claim)
         await publishLeased(db, deps.queue, handed).catch((error: unknown) =>

@@ -29,14 +29,15 @@ type FunctionId =
  */
 const ACCESS = {
   PresignUpload: { bucket: ['put'], cache: ['connect'] },
-  ConfirmUploads: { bucket: ['read'], queue: ['send'] },
+  ConfirmUploads: { bucket: ['read'], queues: { files: ['send'] } },
   ListFiles: {},
   GetFile: { bucket: ['read'], cache: ['connect'] },
-  Health: { bucket: ['probe'], queue: ['probe'], cache: ['connect'] },
+  DeleteFile: { bucket: ['erase'], cache: ['connect'] },
+  Health: { bucket: ['probe'], queues: { files: ['probe'] }, cache: ['connect'] },
   // send: a file whose hash outlasts one invocation is handed to a continuation message it publishes itself.
-  HashFile: { bucket: ['read'], cache: ['connect'], queue: ['send'] },
-  RelayOutbox: { queue: ['send'] },
-  SweepFiles: { bucket: ['delete'], queue: ['send'] },
+  HashFile: { bucket: ['read'], cache: ['connect'], queues: { files: ['send'] } },
+  RelayOutbox: { queues: { files: ['send'] } },
+  SweepFiles: { bucket: ['delete', 'erase'], queues: { files: ['send'] }, cache: ['connect'] },
 } as const satisfies Record<FunctionId, FunctionAccess>
 
 export interface JwtSettings {
@@ -75,7 +76,7 @@ export class Api extends Construct {
       createDefaultStage: false,
       corsPreflight: {
         allowOrigins: [...props.corsOrigins],
-        allowMethods: [apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.OPTIONS],
+        allowMethods: [apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.DELETE, apigw.CorsHttpMethod.OPTIONS],
         allowHeaders: ['authorization', 'content-type'],
         exposeHeaders: ['x-cache'],
         maxAge: Duration.hours(1),
@@ -136,7 +137,6 @@ export class Api extends Construct {
       functions.push(fn)
     }
 
-    const queues = { files: resources.queue }
     for (const consumer of queueConsumers) {
       const fn = defineFunction(consumer.id, {
         entry: consumer.entry,
@@ -144,7 +144,7 @@ export class Api extends Construct {
         timeoutSeconds: consumer.timeoutSeconds,
       })
       fn.addEventSource(
-        new SqsEventSource(queues[consumer.queue], {
+        new SqsEventSource(resources.queues[consumer.queue].queue, {
           batchSize: consumer.batchSize,
           maxBatchingWindow: Duration.seconds(consumer.maxBatchingWindowSeconds),
           maxConcurrency: consumer.maxConcurrency,

@@ -10,6 +10,7 @@ import { deps } from '../../functions/core/deps.js'
 import { HASHER_TAG, resumeHash } from '../../functions/core/hashing.js'
 import { handler as hashFile } from '../../functions/hash-file.js'
 import { queueConsumers } from '../../lib/routes.js'
+import { functionSettings } from '../../lib/settings.js'
 import { bytesRead, tapReads } from '../fixtures/counting-store.js'
 import { sqsEvent } from '../fixtures/events.js'
 import { root, sha256, usePipeline } from '../fixtures/pipeline.js'
@@ -36,7 +37,7 @@ const SIZE = 6 * RANGE + 12_345
 
 async function deliver(fileId: string) {
   const body = JSON.stringify({ event: 'file.uploaded', file_id: fileId, outbox_id: '1' })
-  return hashFile(sqsEvent([{ body }]), lambdaContext('HashFile', queueConsumers[0].timeoutSeconds))
+  return hashFile(sqsEvent([{ body }]), lambdaContext('HashFile', functionSettings(queueConsumers[0])))
 }
 
 async function row(fileId: string) {

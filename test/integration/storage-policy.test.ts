@@ -4,7 +4,7 @@ import { createDeps, deps } from '../../functions/core/deps.js'
 import { presignUpload } from '../../functions/core/presign.js'
 import { postToStorage, usePipeline } from '../fixtures/pipeline.js'
 
-const pipeline = usePipeline({ pollers: 0, relayIntervalMs: 0 })
+const pipeline = usePipeline({ pollers: 0, schedules: { RelayOutbox: 0, SweepFiles: 0 } })
 const api = pipeline.client('alice')
 
 const stored = async (fileId: string) => {

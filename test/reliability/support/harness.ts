@@ -28,7 +28,7 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 export async function scenarioQueue(tag: string, visibilityTimeoutSeconds = 2): Promise<ProvisionResult> {
   return provision({
     env: process.env,
-    queueName: `rel-${tag}-${Date.now().toString(36)}`,
+    queuePrefix: `rel-${tag}-${Date.now().toString(36)}`,
     visibilityTimeoutSeconds,
     maxReceiveCount: Number(process.env.MAX_RECEIVE_COUNT),
   })
