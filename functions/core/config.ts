@@ -47,6 +47,11 @@ export interface Config {
   /** The hash stage reads objects larger than this as ranges of this size, `hashReadConcurrency` at a time. */
   readonly hashRangeBytes: number
   readonly hashReadConcurrency: number
+  /**
+   * Objects up to this size are hashed in one pass with node:crypto (fast, not resumable); larger ones with the
+   * checkpointed hash-wasm SHA-256, across invocations when needed.
+   */
+  readonly hashSinglePassMaxBytes: number
   /** The hash stage saves its state to Postgres each time it has hashed this many more bytes. */
   readonly hashCheckpointBytes: number
   /**
@@ -137,6 +142,7 @@ export function loadConfig(env: Env = process.env): Config {
     hashRangeBytes: integer('HASH_RANGE_BYTES', 8 * 1024 ** 2, 1),
     hashReadConcurrency: integer('HASH_READ_CONCURRENCY', 4, 1),
     hashCheckpointBytes: integer('HASH_CHECKPOINT_BYTES', 64 * 1024 ** 2, 1),
+    hashSinglePassMaxBytes: integer('HASH_SINGLE_PASS_MAX_BYTES', 1024 ** 3, 0),
     hashInvocationBudgetMs: env.HASH_INVOCATION_BUDGET_MS?.trim() ? integer('HASH_INVOCATION_BUDGET_MS', 0, 1) : undefined,
   }
   // Presigned POST is limited to 5 GiB by S3; inline content must fit Lambda's 6 MB response once base64-encoded.

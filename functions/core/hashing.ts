@@ -60,14 +60,39 @@ export async function digestStream(stream: AsyncIterable<Uint8Array>, keepUpTo: 
  */
 export const HASHER_TAG = 'hash-wasm@4.13.0/sha256'
 
-/** A hash in progress that can be saved to and resumed from a checkpoint. */
+/** A hash in progress; a resumable one can be saved to and resumed from a checkpoint. */
 export interface ResumableHash {
   /** Bytes hashed so far. */
   readonly offset: number
+  /** False for node:crypto's hash, whose state cannot be saved. */
+  readonly resumable: boolean
   update(chunk: Uint8Array): void
-  /** The state and offset, sealed: `openCheckpoint` refuses it if a byte of it changes. */
+  /** The state and offset, sealed: `resumeHash` refuses it if a byte of it changes. */
   save(): Buffer
   digest(): string
+}
+
+/**
+ * node:crypto's SHA-256, for objects one invocation hashes whole: it uses the CPU's SHA instructions and
+ * ran ~10x faster than hash-wasm's WASM build here (docs/BENCHMARKS.md, "Hash stage"), but cannot be saved.
+ */
+export function singlePassHash(): ResumableHash {
+  const hash = createHash('sha256')
+  let offset = 0
+  return {
+    resumable: false,
+    get offset() {
+      return offset
+    },
+    update(chunk) {
+      hash.update(chunk)
+      offset += chunk.length
+    },
+    save() {
+      throw new Error('a single-pass hash cannot be saved')
+    },
+    digest: () => hash.digest('hex'),
+  }
 }
 
 export interface SavedCheckpoint {
@@ -112,6 +137,7 @@ export async function resumeHash(checkpoint: SavedCheckpoint | undefined): Promi
   return {
     discarded,
     hash: {
+      resumable: true,
       get offset() {
         return offset
       },

@@ -24,6 +24,8 @@ Object.assign(process.env, {
   HASH_READ_CONCURRENCY: '2',
   HASH_CHECKPOINT_BYTES: String(CHECKPOINT),
   HASH_INVOCATION_BUDGET_MS: '1',
+  // Every object here takes the checkpointed hasher.
+  HASH_SINGLE_PASS_MAX_BYTES: '0',
 })
 
 // No pollers: the tests deliver each message themselves, so they can count, duplicate and kill.
