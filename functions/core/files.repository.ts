@@ -27,6 +27,10 @@ export function toFile(row: FileRow): FileRecord {
     uploadedAt: row.uploaded_at,
     claimedAt: row.claimed_at,
     syncedAt: row.synced_at,
+    multipart:
+      row.upload_id === null
+        ? null
+        : { uploadId: row.upload_id, partSize: Number(row.part_size), partCount: Number(row.part_count) },
   }
 }
 
@@ -37,6 +41,19 @@ export async function insertFile(db: Db, row: NewFileRow): Promise<FileRecord> {
 export async function findFile(db: Db, id: string): Promise<FileRecord | undefined> {
   const row = await db.selectFrom('files').selectAll().where('id', '=', id).executeTakeFirst()
   return row && toFile(row)
+}
+
+/** One owner-scoped file: another owner's file is indistinguishable from a missing one. */
+export async function findOwnedFile(db: Db, ownerId: string, id: string): Promise<FileRecord | undefined> {
+  const row = await db.selectFrom('files').selectAll().where('owner_id', '=', ownerId).where('id', '=', id).executeTakeFirst()
+  return row && toFile(row)
+}
+
+/** The files whose object keys are `keys` (the sweeper matches storage's multipart uploads to them). */
+export async function findByObjectKeys(db: Db, keys: readonly string[]): Promise<FileRecord[]> {
+  if (keys.length === 0) return []
+  const rows = await db.selectFrom('files').selectAll().where('object_key', 'in', keys).execute()
+  return rows.map(toFile)
 }
 
 /** Owner-scoped lookup: another owner's file is indistinguishable from a missing one. */

@@ -35,6 +35,14 @@ export interface FileRecord {
   uploadedAt: Date | null
   claimedAt: Date | null
   syncedAt: Date | null
+  /** Set when the file is uploaded in parts: the storage upload id and the part plan it was given. */
+  multipart: MultipartPlan & { uploadId: string } | null
+}
+
+/** How a multipart file is cut: every part `partSize` bytes but the last. */
+export interface MultipartPlan {
+  partSize: number
+  partCount: number
 }
 
 /** The `file` object of the HTTP contract (snake_case). */

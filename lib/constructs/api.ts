@@ -29,13 +29,17 @@ type FunctionId =
  */
 const ACCESS = {
   PresignUpload: { bucket: ['put'], cache: ['connect'] },
-  ConfirmUploads: { bucket: ['read'], queue: ['send'] },
+  // CompleteMultipartUpload is authorised by s3:PutObject; the parts are listed first.
+  ConfirmUploads: { bucket: ['read', 'put', 'parts'], queue: ['send'] },
   ListFiles: {},
   GetFile: { bucket: ['read'], cache: ['connect'] },
+  // UploadPart URLs are signed with this role, and UploadPart is authorised by s3:PutObject.
+  SignParts: { bucket: ['put'] },
+  ListParts: { bucket: ['parts'] },
   Health: { bucket: ['probe'], queue: ['probe'], cache: ['connect'] },
   HashFile: { bucket: ['read'], cache: ['connect'] },
   RelayOutbox: { queue: ['send'] },
-  SweepFiles: { bucket: ['delete'], queue: ['send'] },
+  SweepFiles: { bucket: ['delete', 'abort'], queue: ['send'] },
 } as const satisfies Record<FunctionId, FunctionAccess>
 
 export interface JwtSettings {

@@ -32,7 +32,7 @@ export const BUNDLE = {
   sourcesContent: false,
 } as const
 
-export type BucketAccess = 'read' | 'put' | 'delete' | 'probe'
+export type BucketAccess = 'read' | 'put' | 'delete' | 'probe' | 'parts' | 'abort'
 export type QueueAccess = 'send' | 'probe'
 export type CacheAccess = 'connect'
 
@@ -165,7 +165,8 @@ export class AppFunction extends NodejsFunction {
    * Sets `FILES_BUCKET_NAME` and grants only `access`, as single actions rather than the wildcards of
    * `bucket.grantRead()` and friends: `read` (GetObject, which HeadObject also needs, and ListBucket so that a
    * missing key answers 404 rather than 403), `put` (the presigned POST is signed with this role), `delete`,
-   * `probe` (HeadBucket for health checks).
+   * `probe` (HeadBucket for health checks), `parts` (ListParts of a multipart upload), `abort` (AbortMultipartUpload,
+   * and ListBucketMultipartUploads to find the strays).
    */
   bindBucket(bucket: s3.IBucket, ...access: BucketAccess[]): this {
     this.addEnvironment('FILES_BUCKET_NAME', bucket.bucketName)
@@ -178,10 +179,15 @@ export class AppFunction extends NodejsFunction {
       put: [new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [objects] })],
       delete: [new iam.PolicyStatement({ actions: ['s3:DeleteObject'], resources: [objects] })],
       probe: [new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] })],
+      parts: [new iam.PolicyStatement({ actions: ['s3:ListMultipartUploadParts'], resources: [objects] })],
+      abort: [
+        new iam.PolicyStatement({ actions: ['s3:AbortMultipartUpload'], resources: [objects] }),
+        new iam.PolicyStatement({ actions: ['s3:ListBucketMultipartUploads'], resources: [bucket.bucketArn] }),
+      ],
     }
     const levels = new Set(access)
     for (const level of levels) for (const statement of statements[level]) this.addToRolePolicy(statement)
-    if (levels.has('read') || levels.has('put') || levels.has('delete')) {
+    if (['read', 'put', 'delete', 'parts', 'abort'].some((level) => levels.has(level as BucketAccess))) {
       Validations.of(this).acknowledge({
         id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>/*]`,
         reason: 'Object keys are generated per upload, so object actions are granted on all keys of this one bucket.',

@@ -96,7 +96,8 @@ export class Data extends Construct {
       cors: [
         {
           allowedOrigins: [...props.corsOrigins],
-          allowedMethods: [s3.HttpMethods.POST, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
+          // PUT: the parts of a multipart upload go straight to the bucket too.
+          allowedMethods: [s3.HttpMethods.POST, s3.HttpMethods.PUT, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
           allowedHeaders: ['*'],
           // Browsers hide response headers from scripts unless they are exposed; clients read ETag after upload.
           exposedHeaders: ['ETag'],

@@ -129,7 +129,7 @@ describe('the functions', () => {
 
 describe('least privilege', () => {
   const actionsOf = (id: string) => new Set(functions[id]?.statements.map((s) => s.action))
-  const bucketWriters = ['PresignUpload']
+  const bucketWriters = ['PresignUpload', 'ConfirmUploads', 'SignParts']
   const bucketReaders = ['ConfirmUploads', 'GetFile', 'HashFile']
   const bucketDeleters = ['SweepFiles']
   const queueSenders = ['ConfirmUploads', 'RelayOutbox', 'SweepFiles']
@@ -234,7 +234,7 @@ describe('the bucket', () => {
   it('accepts browser POSTs from the configured origins and exposes ETag', () => {
     template().hasResourceProperties('AWS::S3::Bucket', {
       CorsConfiguration: {
-        CorsRules: [Match.objectLike({ AllowedOrigins: testProps.corsOrigins, AllowedMethods: Match.arrayWith(['POST']), ExposedHeaders: ['ETag'] })],
+        CorsRules: [Match.objectLike({ AllowedOrigins: testProps.corsOrigins, AllowedMethods: Match.arrayWith(['POST', 'PUT']), ExposedHeaders: ['ETag'] })],
       },
     })
   })
