@@ -13,7 +13,10 @@ export interface ConfirmResult {
   failed: { file_id: string; error: { code: string; message: string; details?: unknown } }[]
 }
 
-type Verdict = { ok: true; status: FileStatus } | { ok: false; error: AppError } | { ok: 'verify'; file: FileRecord }
+type Verdict =
+  | { ok: true; status: FileStatus }
+  | { ok: false; error: AppError }
+  | { ok: 'verify'; file: FileRecord; versionId?: string | null }
 
 function precheck(file: FileRecord | undefined, item: ConfirmItem): Verdict {
   if (!file) return { ok: false, error: fileNotFound() }
@@ -40,7 +43,7 @@ const sizeMismatch = (actual: number, claimed: number): AppError =>
  * at their planned sizes, or UPLOAD_INCOMPLETE naming the missing and wrong-sized ones (nothing changes). An
  * upload that is already gone was completed by a concurrent confirm, or aborted: the object, if any, decides.
  */
-async function assemble(deps: Deps, file: FileRecord): Promise<AppError | undefined> {
+async function assemble(deps: Deps, file: FileRecord): Promise<AppError | { versionId?: string } | undefined> {
   const { storage } = deps
   const { uploadId, ...plan } = file.multipart!
   const size = file.declaredSize!
@@ -55,16 +58,14 @@ async function assemble(deps: Deps, file: FileRecord): Promise<AppError | undefi
     )
   }
   const parts = stored.filter((p) => p.partNumber <= plan.partCount).sort((a, b) => a.partNumber - b.partNumber)
-  await storage.completeMultipart(file.objectKey, uploadId, parts, size)
-  return undefined
+  return storage.completeMultipart(file.objectKey, uploadId, parts, size)
 }
 
 type Outcome = { fileId: string; status: FileStatus } | { fileId: string; error: AppError }
 
 /**
  * Confirms uploads: completes multipart uploads from their stored parts, checks each object exists with the
- * claimed size, then in one transaction moves
- * the files PENDING -> UPLOADED and writes their outbox rows. After the commit it publishes those
+ * claimed size, then in one transaction moves the files PENDING -> UPLOADED and writes their outbox rows. After the commit it publishes those
  * rows at once; if that fails the relay's sweep publishes them later.
  */
 async function confirmItems(deps: Deps, ownerId: string, items: readonly ConfirmItem[]): Promise<Outcome[]> {
@@ -73,23 +74,25 @@ async function confirmItems(deps: Deps, ownerId: string, items: readonly Confirm
   const verdicts = await mapConcurrent(items, 16, async (item): Promise<Verdict> => {
     const verdict = precheck(files.get(item.file_id), item)
     if (verdict.ok !== 'verify') return verdict
-    if (verdict.file.multipart) {
-      const incomplete = await assemble(deps, verdict.file)
-      if (incomplete) return { ok: false, error: incomplete }
-    }
+    const assembled = verdict.file.multipart ? await assemble(deps, verdict.file) : undefined
+    if (assembled instanceof AppError) return { ok: false, error: assembled }
     const head = await storage.head(verdict.file.objectKey)
     if (!head) return { ok: false, error: new AppError('UPLOAD_NOT_FOUND', 'No upload found for this file; upload it before confirming') }
     if (head.size !== item.file_size) return { ok: false, error: sizeMismatch(head.size, item.file_size) }
-    return verdict
+    // The version checked here is the one recorded: a later POST to the same key cannot change what is hashed or served.
+    // A multipart file records the version CompleteMultipartUpload created.
+    return { ...verdict, versionId: assembled?.versionId ?? head.versionId }
   })
 
   const toConfirm = items.filter((_, i) => verdicts[i]!.ok === 'verify')
   const { moved, events } = await db.transaction().execute(async (trx) => {
     const moved = new Set<string>()
-    for (const item of toConfirm) {
-      if (await markUploaded(trx, item.file_id, item.file_size)) moved.add(item.file_id)
+    for (const [i, item] of items.entries()) {
+      const verdict = verdicts[i]!
+      if (verdict.ok !== 'verify') continue
+      if (await markUploaded(trx, item.file_id, item.file_size, verdict.versionId ?? null)) moved.add(item.file_id)
     }
-    return { moved, events: await leaseFileUploaded(trx, [...moved]) }
+    return { moved, events: await leaseFileUploaded(trx, [...moved], deps.config.eagerPublishLeaseSeconds) }
   })
   for (const fileId of moved) deps.logger.info('upload confirmed', { file_id: fileId })
 

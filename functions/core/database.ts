@@ -49,6 +49,11 @@ export interface FilesTable {
   upload_id: string | null
   part_size: NullableInt8
   part_count: number | null
+  /** The storage version confirm recorded; null only for a bucket without versioning. */
+  object_version_id: string | null
+  hashed_bytes: ColumnType<string, number | bigint | string | undefined, number | bigint | string>
+  hash_state: Buffer | null
+  hash_state_tag: string | null
 }
 
 export interface OutboxTable {

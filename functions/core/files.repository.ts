@@ -27,6 +27,8 @@ export function toFile(row: FileRow): FileRecord {
     uploadedAt: row.uploaded_at,
     claimedAt: row.claimed_at,
     syncedAt: row.synced_at,
+    objectVersionId: row.object_version_id,
+    hashedBytes: Number(row.hashed_bytes),
     multipart:
       row.upload_id === null
         ? null
@@ -63,11 +65,20 @@ export async function findOwnedFiles(db: Db, ownerId: string, ids: readonly stri
   return new Map(rows.map((row) => [row.id, toFile(row)]))
 }
 
-/** PENDING -> UPLOADED; undefined when the file had already moved on. */
-export async function markUploaded(trx: Db, id: string, fileSize: number): Promise<FileRecord | undefined> {
+/**
+ * PENDING -> UPLOADED, recording the size and the storage version that confirm verified (every later
+ * read is pinned to that version); undefined when the file had already moved on.
+ */
+export async function markUploaded(trx: Db, id: string, fileSize: number, versionId: string | null): Promise<FileRecord | undefined> {
   const row = await trx
     .updateTable('files')
-    .set({ status: 'UPLOADED', file_size: fileSize, uploaded_at: sql`now()`, updated_at: sql`now()` })
+    .set({
+      status: 'UPLOADED',
+      file_size: fileSize,
+      object_version_id: versionId,
+      uploaded_at: sql`now()`,
+      updated_at: sql`now()`,
+    })
     .where('id', '=', id)
     .where('status', '=', 'PENDING')
     .returningAll()

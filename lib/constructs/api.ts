@@ -30,16 +30,16 @@ type FunctionId =
 const ACCESS = {
   PresignUpload: { bucket: ['put'], cache: ['connect'] },
   // CompleteMultipartUpload is authorised by s3:PutObject; the parts are listed first.
-  ConfirmUploads: { bucket: ['read', 'put', 'parts'], queue: ['send'] },
+  ConfirmUploads: { bucket: ['read', 'put', 'parts'], queues: { files: ['send'] } },
   ListFiles: {},
   GetFile: { bucket: ['read'], cache: ['connect'] },
   // UploadPart URLs are signed with this role, and UploadPart is authorised by s3:PutObject.
   SignParts: { bucket: ['put'] },
   ListParts: { bucket: ['parts'] },
-  Health: { bucket: ['probe'], queue: ['probe'], cache: ['connect'] },
+  Health: { bucket: ['probe'], queues: { files: ['probe'] }, cache: ['connect'] },
   HashFile: { bucket: ['read'], cache: ['connect'] },
-  RelayOutbox: { queue: ['send'] },
-  SweepFiles: { bucket: ['delete', 'abort'], queue: ['send'] },
+  RelayOutbox: { queues: { files: ['send'] } },
+  SweepFiles: { bucket: ['delete', 'abort'], queues: { files: ['send'] } },
 } as const satisfies Record<FunctionId, FunctionAccess>
 
 export interface JwtSettings {
@@ -139,7 +139,6 @@ export class Api extends Construct {
       functions.push(fn)
     }
 
-    const queues = { files: resources.queue }
     for (const consumer of queueConsumers) {
       const fn = defineFunction(consumer.id, {
         entry: consumer.entry,
@@ -147,7 +146,7 @@ export class Api extends Construct {
         timeoutSeconds: consumer.timeoutSeconds,
       })
       fn.addEventSource(
-        new SqsEventSource(queues[consumer.queue], {
+        new SqsEventSource(resources.queues[consumer.queue].queue, {
           batchSize: consumer.batchSize,
           maxBatchingWindow: Duration.seconds(consumer.maxBatchingWindowSeconds),
           maxConcurrency: consumer.maxConcurrency,
