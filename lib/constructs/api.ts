@@ -29,15 +29,19 @@ type FunctionId =
  */
 const ACCESS = {
   PresignUpload: { bucket: ['put'], cache: ['connect'] },
-  ConfirmUploads: { bucket: ['read'], queues: { files: ['send'] } },
+  // CompleteMultipartUpload is authorised by s3:PutObject; the parts are listed first.
+  ConfirmUploads: { bucket: ['read', 'put', 'parts'], queues: { files: ['send'] } },
   ListFiles: {},
   GetFile: { bucket: ['read'], cache: ['connect'] },
   DeleteFile: { bucket: ['erase'], cache: ['connect'] },
+  // UploadPart URLs are signed with this role, and UploadPart is authorised by s3:PutObject.
+  SignParts: { bucket: ['put'] },
+  ListParts: { bucket: ['parts'] },
   Health: { bucket: ['probe'], queues: { files: ['probe'] }, cache: ['connect'] },
   // send: a file whose hash outlasts one invocation is handed to a continuation message it publishes itself.
   HashFile: { bucket: ['read'], cache: ['connect'], queues: { files: ['send'] } },
   RelayOutbox: { queues: { files: ['send'] } },
-  SweepFiles: { bucket: ['delete', 'erase'], queues: { files: ['send'] }, cache: ['connect'] },
+  SweepFiles: { bucket: ['delete', 'erase', 'abort'], queues: { files: ['send'] }, cache: ['connect'] },
 } as const satisfies Record<FunctionId, FunctionAccess>
 
 export interface JwtSettings {
