@@ -1,5 +1,6 @@
 import { z } from 'zod'
-import { ERROR_STATUS, type ErrorCode } from './errors.js'
+import type { ErrorCode } from './errors.js'
+import { ERROR_STATUS } from './middleware/http-errors.js'
 import {
   confirmRequest,
   confirmResponse,
