@@ -105,7 +105,8 @@ export function loadConfig(env: Env = process.env): Config {
     cacheMaxBytes: integer('CACHE_MAX_BYTES', 1024 ** 2, 0),
     cacheTtlSeconds: integer('CACHE_TTL_SECONDS', 86_400, 1),
     allowedContentTypes: list('ALLOWED_CONTENT_TYPES', DEFAULT_CONTENT_TYPES),
-    presignRateLimit: integer('PRESIGN_RATE_LIMIT', 120, 0),
+    // Files, not requests: a folder of 500 small files from one user goes through in one go.
+    presignRateLimit: integer('PRESIGN_RATE_LIMIT', 1000, 0),
     presignRateWindowSeconds: integer('PRESIGN_RATE_WINDOW_SECONDS', 60, 1),
     // Longer than the hash function's timeout: a claim this old cannot have a live worker.
     staleClaimSeconds: integer('STALE_CLAIM_SECONDS', 330, 1),

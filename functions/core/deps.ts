@@ -55,7 +55,7 @@ export function createDeps(config: Config): Deps {
     cache: {
       get: async (fileId) => (await redis.get()).cache.get(fileId),
       set: async (fileId, content) => (await redis.get()).cache.set(fileId, content),
-      rateLimit: async (key, limit, windowSeconds) => (await redis.get()).cache.rateLimit(key, limit, windowSeconds),
+      rateLimit: async (key, limit, windowSeconds, cost) => (await redis.get()).cache.rateLimit(key, limit, windowSeconds, cost),
       ping: async () => (await redis.get()).cache.ping(),
     },
     logger,

@@ -8,7 +8,8 @@ import {
   healthResponse,
   listQuery,
   listResponse,
-  presignRequest,
+  presignBatchResponse,
+  presignBody,
   presignResponse,
 } from './schemas.js'
 
@@ -43,12 +44,14 @@ const COMMON_ERRORS: ErrorCode[] = ['UNAUTHORIZED', 'INTERNAL', 'SERVICE_UNAVAIL
  */
 const OPERATIONS: Record<string, OperationSpec> = {
   PresignUpload: {
-    summary: 'Register a file and get the presigned POST to upload it with',
+    summary: 'Register a file (or a batch of 1-100) and get the presigned POST to upload each with',
     description:
       'Upload with a multipart POST to `upload_url`: every entry of `form_fields`, then the `file` part last. ' +
-      'Storage enforces the key, size range, Content-Type and expiry; it answers 204.',
-    body: presignRequest,
+      'Storage enforces the key, size range, Content-Type and expiry; it answers 204. The `{uploads: [...]}` form ' +
+      'answers 200 with per-item results. The rate limit counts files: a batch is charged one per valid item.',
+    body: presignBody,
     success: { status: 201, description: 'The file is PENDING until confirmed', schema: presignResponse },
+    also: [{ status: 200, description: 'A batch: the presigned items in request order, the others by index', schema: presignBatchResponse }],
     errors: ['VALIDATION_FAILED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'RATE_LIMITED', ...COMMON_ERRORS],
   },
   ConfirmUploads: {

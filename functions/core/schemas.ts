@@ -13,6 +13,7 @@ const fileId = z.uuid({ error: 'must be a UUID' })
 const fileSize = z.number().int().positive().max(Number.MAX_SAFE_INTEGER)
 
 export const MAX_CONFIRM_BATCH = 100
+export const MAX_PRESIGN_BATCH = 100
 
 export const presignRequest = z.object({
   filename: z.string().min(1).max(1024),
@@ -27,12 +28,27 @@ export const presignRequest = z.object({
 })
 export type PresignRequest = z.infer<typeof presignRequest>
 
+/** One upload, or a batch of them (a folder's worth) in one request. */
+export const presignBody = z.union([
+  presignRequest,
+  z.object({ uploads: z.array(presignRequest).min(1).max(MAX_PRESIGN_BATCH) }),
+])
+export type PresignBody = z.infer<typeof presignBody>
+
 export const presignResponse = z.object({
   file_id: z.uuid(),
   upload_url: z.url(),
   form_fields: z.record(z.string(), z.string()),
   expires_at: z.iso.datetime(),
   max_file_size: z.number().int(),
+})
+
+const itemError = z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() })
+
+/** `files` holds the uploads of the items that succeeded, in request order; `failed` the others by index. */
+export const presignBatchResponse = z.object({
+  files: z.array(presignResponse),
+  failed: z.array(z.object({ index: z.number().int().min(0), error: itemError })),
 })
 
 const confirmItem = z.object({ file_id: fileId, file_size: fileSize })
