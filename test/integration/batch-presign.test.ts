@@ -11,12 +11,12 @@ const item = (name: string, size = 3) => ({ filename: name, external_id: 'folder
 describe('batch presign', () => {
   it('answers 200 with the valid items presigned in order and the invalid ones by index, storing only the valid', async () => {
     const res = await api.presign({
-      uploads: [item('a.csv'), item('../escape.csv'), item('b.csv'), { ...item('c.exe'), content_type: 'application/x-msdownload' }, item('d.csv')],
+      uploads: [item('a.csv'), item('huge.csv', 5 * 1024 ** 3 + 1), item('b.csv'), { ...item('c.exe'), content_type: 'application/x-msdownload' }, item('d.csv')],
     })
     expect(res.status).toBe(200)
     expect(res.json.files).toHaveLength(3)
     expect(res.json.failed).toEqual([
-      { index: 1, error: expect.objectContaining({ code: 'VALIDATION_FAILED' }) },
+      { index: 1, error: expect.objectContaining({ code: 'PAYLOAD_TOO_LARGE' }) },
       { index: 3, error: expect.objectContaining({ code: 'UNSUPPORTED_MEDIA_TYPE' }) },
     ])
     expect(await fileCount()).toBe(3)
@@ -35,7 +35,8 @@ describe('batch presign', () => {
     expect(confirmed.json).toMatchObject({ confirmed: 2, failed: [] })
   })
 
-  it(`refuses an empty batch and one of more than ${MAX_PRESIGN_BATCH} items with 400, storing nothing`, async () => {
+  it(`refuses an empty batch, one of more than ${MAX_PRESIGN_BATCH} items and one with a schema-invalid item with 400, storing nothing`, async () => {
+    expect((await api.presign({ uploads: [item('a.csv'), item('../escape.csv')] })).status).toBe(400)
     expect((await api.presign({ uploads: [] })).json.error.code).toBe('VALIDATION_FAILED')
     const tooMany = await api.presign({ uploads: Array.from({ length: MAX_PRESIGN_BATCH + 1 }, (_, i) => item(`f${i}.csv`)) })
     expect(tooMany.status).toBe(400)

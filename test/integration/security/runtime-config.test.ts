@@ -50,7 +50,7 @@ describe('per-owner presign rate limit', () => {
   it('counts files, not requests: a batch is charged per valid item and refused as a whole, and a refusal costs nothing', async () => {
     const folder = await client('folder')
     const item = (name: string) => ({ filename: name, external_id: 'e' })
-    const first = await folder.presign({ uploads: [item('a.csv'), item('../bad'), item('b.csv')] })
+    const first = await folder.presign({ uploads: [item('a.csv'), { ...item('b.png'), content_type: 'image/png' }, item('b.csv')] })
     expect(first.status).toBe(200)
     expect(first.json.files).toHaveLength(2)
     const before = await fileCount()
