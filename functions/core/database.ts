@@ -4,11 +4,14 @@ import type { ColumnType, Insertable, Selectable } from 'kysely'
 export interface Database {
   files: FilesTable
   outbox: OutboxTable
+  webhooks: WebhooksTable
+  webhook_deliveries: WebhookDeliveriesTable
+  webhook_attempts: WebhookAttemptsTable
 }
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
 type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
-// pg returns int8 as a string; sizes stay below 2^53 (5 GiB cap), so the adapter converts them.
+// pg returns int8 as a string; sizes stay below 2^53 (S3's 48.8 TiB object maximum), so the adapter converts them.
 type NullableInt8 = ColumnType<string | null, number | bigint | string | null | undefined, number | bigint | string | null>
 
 export type FileStatus =
@@ -45,6 +48,17 @@ export interface FilesTable {
   uploaded_at: NullableTimestamp
   claimed_at: NullableTimestamp
   synced_at: NullableTimestamp
+  /** The storage multipart upload a large file is assembled from; null for a presigned POST. */
+  upload_id: string | null
+  part_size: NullableInt8
+  part_count: number | null
+  /** The storage version confirm recorded; null only for a bucket without versioning. */
+  object_version_id: string | null
+  hashed_bytes: ColumnType<string, number | bigint | string | undefined, number | bigint | string>
+  hash_state: Buffer | null
+  hash_state_tag: string | null
+  /** When a DELETED file's object, parts and cache entry were last removed; null while still to do. */
+  purged_at: NullableTimestamp
 }
 
 export interface OutboxTable {
@@ -58,6 +72,46 @@ export interface OutboxTable {
   next_attempt_at: Timestamp
   published_at: NullableTimestamp
   last_error: string | null
+}
+
+export interface WebhooksTable {
+  id: string
+  owner_id: string
+  url: string
+  /** null: every event type. */
+  events: string[] | null
+  description: string | null
+  secret: string
+  previous_secret: string | null
+  previous_secret_expires_at: NullableTimestamp
+  created_at: Timestamp
+  disabled_at: NullableTimestamp
+  disabled_reason: string | null
+  deleted_at: NullableTimestamp
+}
+
+export type DeliveryStatus = 'PENDING' | 'DELIVERED' | 'FAILED'
+
+export interface WebhookDeliveriesTable {
+  id: ColumnType<string, never, never>
+  webhook_id: string
+  event_id: string
+  event_type: string
+  payload: ColumnType<Record<string, unknown>, string, string>
+  status: ColumnType<DeliveryStatus, DeliveryStatus | undefined, DeliveryStatus>
+  attempts: ColumnType<number, number | undefined, number>
+  next_attempt_at: Timestamp
+  created_at: Timestamp
+  finished_at: NullableTimestamp
+}
+
+export interface WebhookAttemptsTable {
+  id: ColumnType<string, never, never>
+  delivery_id: string
+  attempt: number
+  status_code: number | null
+  error: string | null
+  at: Timestamp
 }
 
 export type FileRow = Selectable<FilesTable>

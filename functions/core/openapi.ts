@@ -6,11 +6,14 @@ import {
   fileIdParams,
   getFileResponse,
   healthResponse,
+  listPartsResponse,
   listQuery,
   listResponse,
   presignBatchResponse,
   presignBody,
   presignResponse,
+  signPartsRequest,
+  signPartsResponse,
 } from './schemas.js'
 
 /** The parts of a route-table entry the document needs; `lib/routes.ts` entries satisfy it. */
@@ -29,7 +32,8 @@ interface OperationSpec {
   body?: z.ZodType
   query?: z.ZodObject
   params?: z.ZodObject
-  success: { status: number; description: string; schema: z.ZodType; headers?: Record<string, string> }
+  /** No `schema`: the answer has no body (204). */
+  success: { status: number; description: string; schema?: z.ZodType; headers?: Record<string, string> }
   /** Other documented non-error answers, such as /health's 503 report. */
   also?: { status: number; description: string; schema: z.ZodType }[]
   errors: ErrorCode[]
@@ -46,11 +50,14 @@ const COMMON_ERRORS: ErrorCode[] = ['UNAUTHORIZED', 'INTERNAL', 'SERVICE_UNAVAIL
  */
 const OPERATIONS: Record<string, OperationSpec> = {
   PresignUpload: {
-    summary: 'Register a file (or a batch of 1-100) and get the presigned POST to upload each with',
+    summary: 'Register a file and get how to upload it: a presigned POST, or a multipart upload in parts',
     description:
-      'Upload with a multipart POST to `upload_url`: every entry of `form_fields`, then the `file` part last. ' +
-      'Storage enforces the key, size range, Content-Type and expiry; it answers 204. The `{uploads: [...]}` form ' +
-      'answers 200 with per-item results. The rate limit counts files: a batch is charged one per valid item.',
+      '`upload_type: "post"`: a multipart/form-data POST to `upload_url` with every entry of `form_fields`, then the ' +
+      '`file` part last. Storage enforces the key, size range, Content-Type, expiry and a declared `sha256`; it answers ' +
+      '204. `upload_type: "multipart"` (with `multipart: true`, or a `file_size` above the server\'s threshold): the ' +
+      'server has started the storage upload; sign part URLs with `POST /files/{id}/parts`, PUT exactly `size` bytes ' +
+      'to each, then confirm. The `{uploads: [...]}` form (1-100) answers 200 with per-item results. The rate limit ' +
+      'counts files: a batch is charged one per valid item.',
     body: presignBody,
     success: { status: 201, description: 'The file is PENDING until confirmed', schema: presignResponse },
     also: [{ status: 200, description: 'A batch: the presigned items in request order, the others by index', schema: presignBatchResponse }],
@@ -70,9 +77,27 @@ const OPERATIONS: Record<string, OperationSpec> = {
       'UPLOAD_NOT_FOUND',
       'SIZE_MISMATCH',
       'INVALID_STATE',
+      'UPLOAD_INCOMPLETE',
       'PAYLOAD_TOO_LARGE',
       ...COMMON_ERRORS,
     ],
+  },
+  SignParts: {
+    summary: 'Presigned URLs for parts of a multipart upload (1-100 per request, any number of times)',
+    description:
+      'Each `url` takes one `PUT` of exactly `size` bytes (the length is signed in) with every header in `headers`; ' +
+      'storage answers 200 with an `ETag`. URLs are short-lived: ask again for fresh ones. A part\'s optional ' +
+      '`sha256` (hex) is signed in as `x-amz-checksum-sha256`, so storage refuses other bytes for that part.',
+    params: fileIdParams,
+    body: signPartsRequest,
+    success: { status: 200, description: 'One signed URL per requested part', schema: signPartsResponse },
+    errors: ['VALIDATION_FAILED', 'FILE_NOT_FOUND', 'INVALID_STATE', 'PAYLOAD_TOO_LARGE', ...COMMON_ERRORS],
+  },
+  ListParts: {
+    summary: 'The parts storage already holds for a multipart upload, to resume it',
+    params: fileIdParams,
+    success: { status: 200, description: 'Every stored part, across all of storage\'s pages', schema: listPartsResponse },
+    errors: ['VALIDATION_FAILED', 'FILE_NOT_FOUND', 'INVALID_STATE', 'UPLOAD_NOT_FOUND', ...COMMON_ERRORS],
   },
   ListFiles: {
     summary: "List the caller's files, newest first",
@@ -92,6 +117,16 @@ const OPERATIONS: Record<string, OperationSpec> = {
       schema: getFileResponse,
       headers: { 'X-Cache': 'HIT or MISS: where the inline content came from (absent when there is none)' },
     },
+    errors: ['VALIDATION_FAILED', 'FILE_NOT_FOUND', ...COMMON_ERRORS],
+  },
+  DeleteFile: {
+    summary: 'Delete a file from any state',
+    description:
+      'Removes the object (every version, any unfinished multipart upload), the cached content and the filename; ' +
+      'the file becomes DELETED and a `file.deleted` event follows. Every route then answers 404 for it; deleting ' +
+      'again answers 204.',
+    params: fileIdParams,
+    success: { status: 204, description: 'Deleted (or already deleted)' },
     errors: ['VALIDATION_FAILED', 'FILE_NOT_FOUND', ...COMMON_ERRORS],
   },
   Health: {
@@ -195,7 +230,7 @@ function operation(route: DocumentedRoute, spec: OperationSpec, limits?: Documen
           Object.entries(spec.success.headers).map(([name, description]) => [name, { description, schema: { type: 'string' } }]),
         ),
       }),
-      content: { 'application/json': { schema: jsonSchema(spec.success.schema, 'output') } },
+      ...(spec.success.schema && { content: { 'application/json': { schema: jsonSchema(spec.success.schema, 'output') } } }),
     },
   }
   for (const other of spec.also ?? []) {

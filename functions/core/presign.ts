@@ -1,17 +1,33 @@
 import { randomUUID } from 'node:crypto'
-import { AppError, type ErrorBody } from './errors.js'
 import { settleConcurrent } from './concurrency.js'
+import { AppError, type ErrorBody } from './errors.js'
 import type { Deps } from './deps.js'
 import { insertFile } from './files.repository.js'
-import { mustBeAllowedContentType, mustBeValidFilename, mustBeWithinSizeLimit, objectKeyFor, uploadPolicy } from './rules.js'
-import type { PresignBody, PresignRequest } from './schemas.js'
+import {
+  multipartPlan,
+  mustBeAllowedContentType,
+  mustBeValidFilename,
+  mustBeWithinSizeLimit,
+  objectKeyFor,
+  uploadPolicy,
+} from './rules.js'
+import type { PresignBody, PresignRequest, presignResponse } from './schemas.js'
+import type { z } from 'zod'
+import { S3_MAX_POST_SIZE } from './aws-limits.js'
 
-export interface PresignResult {
-  file_id: string
-  upload_url: string
-  form_fields: Record<string, string>
-  expires_at: string
-  max_file_size: number
+export type PresignResult = z.output<typeof presignResponse>
+
+/** A presigned POST unless the client asks for parts, or declares a size above the threshold or POST's limit. */
+function chooseMultipart(input: PresignRequest, threshold: number): boolean {
+  if (input.multipart !== undefined || input.file_size === undefined) {
+    if (input.multipart === false && input.file_size !== undefined && input.file_size > S3_MAX_POST_SIZE) {
+      throw new AppError('PAYLOAD_TOO_LARGE', `A presigned POST takes at most ${S3_MAX_POST_SIZE} bytes; upload in parts`, {
+        max_file_size: S3_MAX_POST_SIZE,
+      })
+    }
+    return input.multipart === true
+  }
+  return input.file_size > threshold || input.file_size > S3_MAX_POST_SIZE
 }
 
 export interface PresignBatchResult {
@@ -34,6 +50,7 @@ export async function presign(deps: Deps, ownerId: string, body: PresignBody): P
 interface CheckedUpload {
   filename: string
   contentType: string
+  multipart: boolean
 }
 
 function checkUpload(deps: Deps, input: PresignRequest): CheckedUpload {
@@ -41,7 +58,7 @@ function checkUpload(deps: Deps, input: PresignRequest): CheckedUpload {
   const filename = mustBeValidFilename(input.filename)
   const contentType = mustBeAllowedContentType(input.content_type, filename, config.allowedContentTypes)
   mustBeWithinSizeLimit(input.file_size, config.maxFileSize)
-  return { filename, contentType }
+  return { filename, contentType, multipart: chooseMultipart(input, config.multipartThreshold) }
 }
 
 /** Charges `files` uploads to the owner's budget; refused as a whole (and not charged) when they do not fit. */
@@ -57,8 +74,9 @@ async function mustBeWithinUploadRate(deps: Deps, ownerId: string, files: number
 }
 
 /**
- * Registers a PENDING file and returns the presigned POST the client uploads it with. The
- * policy binds the key, size, type and file id, so storage refuses anything else.
+ * Registers a PENDING file and returns how to upload it: a presigned POST whose policy binds the key, size, type,
+ * file id (and declared SHA-256), so storage refuses anything else; or, for a large file, a multipart upload the
+ * server has already started with the key, type and file id bound, and the part plan to follow.
  */
 export async function presignUpload(deps: Deps, ownerId: string, input: PresignRequest): Promise<PresignResult> {
   const checked = checkUpload(deps, input)
@@ -67,7 +85,7 @@ export async function presignUpload(deps: Deps, ownerId: string, input: PresignR
 }
 
 /**
- * Presigns a batch. Invalid items fail on their own and cost nothing; the valid ones are charged
+ * Presigns a batch. Items that break a rule fail on their own and cost nothing; the others are charged
  * together, so the batch is either within the rate limit or refused (429) without a trace.
  */
 export async function presignUploads(deps: Deps, ownerId: string, items: readonly PresignRequest[]): Promise<PresignBatchResult> {
@@ -94,21 +112,16 @@ export async function presignUploads(deps: Deps, ownerId: string, items: readonl
   return { files, failed }
 }
 
-async function createUpload(deps: Deps, ownerId: string, input: PresignRequest, { filename, contentType }: CheckedUpload): Promise<PresignResult> {
+async function createUpload(
+  deps: Deps,
+  ownerId: string,
+  input: PresignRequest,
+  { filename, contentType, multipart }: CheckedUpload,
+): Promise<PresignResult> {
   const { config, storage, db } = deps
   const fileId = randomUUID()
   const key = objectKeyFor(ownerId, fileId)
-  const expiresAt = new Date(Date.now() + config.uploadUrlTtlSeconds * 1000)
-  const policy = uploadPolicy({
-    key,
-    fileId,
-    contentType,
-    declaredSize: input.file_size,
-    maxFileSize: config.maxFileSize,
-  })
-  // Sign first: a signing failure must not leave a PENDING row behind.
-  const post = await storage.presignPost(policy, config.uploadUrlTtlSeconds)
-  await insertFile(db, {
+  const row = {
     id: fileId,
     owner_id: ownerId,
     external_id: input.external_id,
@@ -117,14 +130,53 @@ async function createUpload(deps: Deps, ownerId: string, input: PresignRequest, 
     object_key: key,
     declared_size: input.file_size ?? null,
     expected_sha256: input.sha256 ?? null,
-    upload_expires_at: expiresAt,
+  }
+
+  if (multipart) {
+    const fileSize = input.file_size!
+    const plan = multipartPlan(fileSize, config.multipartPartSize)
+    const expiresAt = new Date(Date.now() + config.multipartUploadTtlSeconds * 1000)
+    // Storage first: a failure must not leave a PENDING row behind. An upload whose row never commits is
+    // aborted by the sweeper as a stray.
+    const uploadId = await storage.createMultipart(key, { contentType, fileId })
+    await insertFile(db, {
+      ...row,
+      upload_expires_at: expiresAt,
+      upload_id: uploadId,
+      part_size: plan.partSize,
+      part_count: plan.partCount,
+    })
+    deps.logger.info('multipart upload started', { file_id: fileId, part_count: plan.partCount })
+    return {
+      file_id: fileId,
+      upload_type: 'multipart',
+      part_size: plan.partSize,
+      part_count: plan.partCount,
+      expires_at: expiresAt.toISOString(),
+      max_file_size: fileSize,
+    }
+  }
+
+  const maxPostSize = Math.min(config.maxFileSize, S3_MAX_POST_SIZE)
+  const expiresAt = new Date(Date.now() + config.uploadUrlTtlSeconds * 1000)
+  const policy = uploadPolicy({
+    key,
+    fileId,
+    contentType,
+    declaredSize: input.file_size,
+    maxFileSize: maxPostSize,
+    sha256: input.sha256,
   })
+  // Sign first: a signing failure must not leave a PENDING row behind.
+  const post = await storage.presignPost(policy, config.uploadUrlTtlSeconds)
+  await insertFile(db, { ...row, upload_expires_at: expiresAt })
   deps.logger.info('upload presigned', { file_id: fileId })
   return {
     file_id: fileId,
+    upload_type: 'post',
     upload_url: post.url,
     form_fields: post.fields,
     expires_at: expiresAt.toISOString(),
-    max_file_size: input.file_size ?? config.maxFileSize,
+    max_file_size: input.file_size ?? maxPostSize,
   }
 }

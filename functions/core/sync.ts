@@ -1,5 +1,5 @@
 import type { Deps } from './deps.js'
-import type { FileRecord } from './files.js'
+import { type FileRecord, storedObjectOf } from './files.js'
 import { claimForSync, findFile, markFailed, markSynced, releaseClaim } from './files.repository.js'
 import { digestStream } from './hashing.js'
 
@@ -67,7 +67,8 @@ async function hashClaimed(deps: Deps, claim: FileRecord): Promise<SyncOutcome> 
     return 'FAILED' as const
   }
 
-  const object = await storage.getStream(claim.objectKey)
+  const stored = storedObjectOf(claim)
+  const object = stored && (await storage.getStream(stored))
   if (!object) return fail('UPLOAD_NOT_FOUND', 'the object is missing from storage')
   const digest = await digestStream(object.body, config.cacheMaxBytes)
 

@@ -29,13 +29,18 @@ type FunctionId =
  */
 const ACCESS = {
   PresignUpload: { bucket: ['put'], cache: ['connect'] },
-  ConfirmUploads: { bucket: ['read'], queue: ['send'] },
+  // CompleteMultipartUpload is authorised by s3:PutObject; the parts are listed first.
+  ConfirmUploads: { bucket: ['read', 'put', 'parts'], queues: { files: ['send'] } },
   ListFiles: {},
   GetFile: { bucket: ['read'], cache: ['connect'] },
-  Health: { bucket: ['probe'], queue: ['probe'], cache: ['connect'] },
+  DeleteFile: { bucket: ['erase'], cache: ['connect'] },
+  // UploadPart URLs are signed with this role, and UploadPart is authorised by s3:PutObject.
+  SignParts: { bucket: ['put'] },
+  ListParts: { bucket: ['parts'] },
+  Health: { bucket: ['probe'], queues: { files: ['probe'] }, cache: ['connect'] },
   HashFile: { bucket: ['read'], cache: ['connect'] },
-  RelayOutbox: { queue: ['send'] },
-  SweepFiles: { bucket: ['delete'], queue: ['send'] },
+  RelayOutbox: { queues: { files: ['send'] } },
+  SweepFiles: { bucket: ['delete', 'erase', 'abort'], queues: { files: ['send'] }, cache: ['connect'] },
 } as const satisfies Record<FunctionId, FunctionAccess>
 
 export interface JwtSettings {
@@ -74,7 +79,7 @@ export class Api extends Construct {
       createDefaultStage: false,
       corsPreflight: {
         allowOrigins: [...props.corsOrigins],
-        allowMethods: [apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.OPTIONS],
+        allowMethods: [apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.DELETE, apigw.CorsHttpMethod.OPTIONS],
         allowHeaders: ['authorization', 'content-type'],
         exposeHeaders: ['x-cache'],
         maxAge: Duration.hours(1),
@@ -135,7 +140,6 @@ export class Api extends Construct {
       functions.push(fn)
     }
 
-    const queues = { files: resources.queue }
     for (const consumer of queueConsumers) {
       const fn = defineFunction(consumer.id, {
         entry: consumer.entry,
@@ -143,7 +147,7 @@ export class Api extends Construct {
         timeoutSeconds: consumer.timeoutSeconds,
       })
       fn.addEventSource(
-        new SqsEventSource(queues[consumer.queue], {
+        new SqsEventSource(resources.queues[consumer.queue].queue, {
           batchSize: consumer.batchSize,
           maxBatchingWindow: Duration.seconds(consumer.maxBatchingWindowSeconds),
           maxConcurrency: consumer.maxConcurrency,
