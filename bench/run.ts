@@ -24,26 +24,21 @@ const log = (line: string) => console.log(`bench: ${line}`)
 
 // Imported after the environment is complete: the product reads it on first use.
 const { provision } = await import('../localstack/provision.js')
-const { ensureDatabase } = await import('../bin/local/database.js')
-const { createDb, migrateToLatest } = await import('../functions/core/db.js')
+const { bootstrapDatabase } = await import('../bin/local/database.js')
+const { createDb } = await import('../functions/core/db.js')
 const { createS3Client } = await import('../functions/core/storage.js')
 const { loadConfig } = await import('../functions/core/config.js')
 
 const started = Date.now()
 const loadAtStart = loadavg()[0]!
 await mkdir(join(root, '.bench'), { recursive: true })
-await ensureDatabase(process.env.DATABASE_URL!, { fresh: true })
+await bootstrapDatabase(process.env.DATABASE_URL!, { fresh: true })
 {
   // The bench's own Redis index: cached content of the previous run's (dropped) database goes too.
   const { Redis } = await import('ioredis')
   const redis = new Redis(process.env.REDIS_URL!)
   await redis.flushdb()
   redis.disconnect()
-}
-{
-  const db = createDb({ databaseUrl: process.env.DATABASE_URL!, databasePoolMax: 1 })
-  await migrateToLatest(db)
-  await db.destroy()
 }
 // Queues of this run only, deleted at the end: a stopped runtime's long polls stay open on the SQS
 // side for up to 20 s and would swallow the next run's first messages for the visibility timeout.

@@ -18,7 +18,7 @@ let minorGc: (() => void) | undefined
  * Frees the chunks already hashed. Each socket read hands the stream a fresh 64 KiB buffer that only a
  * GC returns, and V8 starts one only tens of MB of external memory later, so without this the hash
  * function's peak RSS grew with the object's size (docs/BENCHMARKS.md compares both in every run).
- * A minor GC every 4 MiB costs well under a millisecond.
+ * Its cost is in the same comparison.
  */
 function collectChunks(): void {
   if (!minorGc) {
