@@ -26,8 +26,8 @@ export interface Deps {
 export const logger = new Logger({ serviceName: 'upload-pipeline' })
 
 /**
- * Loads `load` on first use. The SQS client and ioredis each add tens of milliseconds of module load
- * to a cold start (docs/BENCHMARKS.md) and most functions need one of them at most: the confirm and
+ * Loads `load` on first use. The SQS client and ioredis each add module load to a cold start
+ * (docs/BENCHMARKS.md, "What each change bought", 5) and most functions need one of them at most: the confirm and
  * relay functions never touch Redis; presign, get and hash never send to SQS.
  */
 function onFirstUse<T>(load: () => Promise<T>): { get: () => Promise<T>; loaded: () => Promise<T> | undefined } {

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { S3_MAX_POST_SIZE } from './aws-limits.js'
-import { ERROR_STATUS, type ErrorCode } from './errors.js'
+import type { ErrorCode } from './errors.js'
+import { ERROR_STATUS } from './middleware/http-errors.js'
 import {
   confirmRequest,
   confirmResponse,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { settleConcurrent } from './concurrency.js'
-import { AppError, type ErrorBody } from './errors.js'
+import { AppError, type ErrorBody, RateLimitedError } from './errors.js'
 import type { Deps } from './deps.js'
 import { insertFile } from './files.repository.js'
 import {
@@ -67,9 +67,7 @@ async function mustBeWithinUploadRate(deps: Deps, ownerId: string, files: number
   if (config.presignRateLimit <= 0) return
   const verdict = await cache.rateLimit(`presign:${ownerId}`, config.presignRateLimit, config.presignRateWindowSeconds, files)
   if (!verdict.allowed) {
-    throw new AppError('RATE_LIMITED', 'Too many uploads at once; retry after the time in Retry-After', undefined, {
-      'Retry-After': String(verdict.retryAfterSeconds),
-    })
+    throw new RateLimitedError('Too many uploads at once; retry after the time in Retry-After', verdict.retryAfterSeconds)
   }
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { openApiDocument } from '../../functions/core/openapi.js'
-import { ERROR_STATUS } from '../../functions/core/errors.js'
+import { ERROR_STATUS } from '../../functions/core/middleware/http-errors.js'
 import { routes } from '../../lib/routes.js'
 
 type Operation = {
