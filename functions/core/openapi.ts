@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { S3_MAX_POST_SIZE } from './aws-limits.js'
 import type { ErrorCode } from './errors.js'
 import { ERROR_STATUS } from './middleware/http-errors.js'
 import {
@@ -213,6 +214,16 @@ function withLimits(schema: JsonSchema, limits: DocumentedLimits | undefined): J
     const out: JsonSchema = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, k === 'uploads' ? v : visit(v)]))
     const properties = out.properties as Record<string, JsonSchema> | undefined
     if (properties?.file_size) properties.file_size = { ...properties.file_size, maximum: limits.maxFileSize }
+    if (properties?.multipart) {
+      // `multipart: false` is a presigned POST, which S3 caps below the multipart maximum.
+      out.allOf = [
+        ...((out.allOf as unknown[]) ?? []),
+        {
+          if: { properties: { multipart: { const: false } }, required: ['multipart'] },
+          then: { properties: { file_size: { type: 'integer', maximum: Math.min(limits.maxFileSize, S3_MAX_POST_SIZE) } } },
+        },
+      ]
+    }
     if (properties?.content_type) {
       const { pattern: _free, maxLength: _any, ...rest } = properties.content_type
       properties.content_type = { ...rest, enum: [...limits.allowedContentTypes] }

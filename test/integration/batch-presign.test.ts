@@ -11,7 +11,7 @@ const item = (name: string, size = 3) => ({ filename: name, external_id: 'folder
 describe('batch presign', () => {
   it('answers 200 with the valid items presigned in order and the invalid ones by index, storing only the valid', async () => {
     const res = await api.presign({
-      uploads: [item('a.csv'), item('huge.csv', 5 * 1024 ** 3 + 1), item('b.csv'), { ...item('c.exe'), content_type: 'application/x-msdownload' }, item('d.csv')],
+      uploads: [item('a.csv'), { ...item('huge.csv', 5 * 1024 ** 3 + 1), multipart: false }, item('b.csv'), { ...item('c.exe'), content_type: 'application/x-msdownload' }, item('d.csv')],
     })
     expect(res.status).toBe(200)
     expect(res.json.files).toHaveLength(3)
