@@ -18,6 +18,24 @@ export const BENCH_OVERRIDES = {
 /** A queue of its own for the relay benchmark, so no poller consumes what it measures. */
 export const RELAY_QUEUE_NAME = 'upload-pipeline-bench-relay'
 
+/**
+ * `BENCH_ISOLATION=<suffix>` gives a run its own database, bucket and queues, and `BENCH_REDIS_DB` its own Redis
+ * index, as TEST_ISOLATION does for the tests: a fresh bench database is dropped first, so two runs on one
+ * machine would otherwise drop each other's.
+ */
 export function applyBenchEnvironment(env: NodeJS.ProcessEnv = process.env): void {
-  applyLocalEnvironment(env, { ...BENCH_OVERRIDES })
+  const overrides: Record<string, string> = { ...BENCH_OVERRIDES }
+  const suffix = env.BENCH_ISOLATION?.trim()
+  if (suffix) {
+    if (!/^[a-z0-9]{1,20}$/.test(suffix)) throw new Error('BENCH_ISOLATION must be 1-20 lowercase letters or digits')
+    overrides.DATABASE_URL = `${BENCH_OVERRIDES.DATABASE_URL}_${suffix}`
+    overrides.FILES_BUCKET_NAME = `${BENCH_OVERRIDES.FILES_BUCKET_NAME}-${suffix}`
+    overrides.QUEUE_NAME_PREFIX = `${BENCH_OVERRIDES.QUEUE_NAME_PREFIX}-${suffix}`
+  }
+  const redisDb = env.BENCH_REDIS_DB?.trim()
+  if (redisDb) {
+    if (!/^([0-9]|1[0-5])$/.test(redisDb)) throw new Error('BENCH_REDIS_DB must be a Redis index from 0 to 15')
+    overrides.REDIS_URL = `redis://127.0.0.1:6379/${redisDb}`
+  }
+  applyLocalEnvironment(env, overrides)
 }
