@@ -101,5 +101,5 @@ export async function benchMultipart(options: MultipartBenchOptions): Promise<Se
     '',
     `Goal at the CLI's default of 8 in flight: CLI <= ${RATIO_GOAL}x the SDK's time: **${verdict(ok)}**.`,
   ].join('\n')
-  return { title: '6. Large-file upload: CLI multipart vs lib-storage', body, ok }
+  return { title: 'Large-file upload: CLI multipart vs lib-storage', body, ok }
 }

@@ -45,6 +45,7 @@ export const routes = [
   { id: 'ConfirmUploads', method: 'POST', path: '/files/confirm-uploads', entry: 'functions/confirm-uploads.ts', timeoutSeconds: 29 },
   { id: 'ListFiles', method: 'GET', path: '/files', entry: 'functions/list-files.ts' },
   { id: 'GetFile', method: 'GET', path: '/files/{id}', entry: 'functions/get-file.ts', memoryMb: 512 },
+  { id: 'DeleteFile', method: 'DELETE', path: '/files/{id}', entry: 'functions/delete-file.ts' },
   { id: 'SignParts', method: 'POST', path: '/files/{id}/parts', entry: 'functions/sign-parts.ts' },
   { id: 'ListParts', method: 'GET', path: '/files/{id}/parts', entry: 'functions/list-parts.ts' },
   { id: 'Health', method: 'GET', path: '/health', entry: 'functions/health.ts', public: true },

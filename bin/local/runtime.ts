@@ -8,7 +8,7 @@ import type { APIGatewayProxyStructuredResultV2, Context, SQSBatchResponse, SQSE
 import { queueConsumers, routes, scheduledTasks, type QueueName, type Route } from '../../lib/routes.js'
 import { type FunctionSettings, functionSettings, localScheduleIntervalMs, queues as queueTable } from '../../lib/settings.js'
 import type { Verifier } from './auth.js'
-import { httpApiEvent, lambdaContext, sqsRecord } from './events.js'
+import { httpApiEvent, lambdaContext, splitTarget, sqsRecord } from './events.js'
 
 type Handler<E = unknown, R = unknown> = (event: E, context: Context) => Promise<R>
 
@@ -109,15 +109,6 @@ function decodePathSegment(raw: string): string {
   } catch {
     return raw
   }
-}
-
-/**
- * The request target split as API Gateway sees it. Not `new URL()`: it throws on targets such as
- * `//%zz` (outside any handler, so the process would die) and reads `//host/path` as a host.
- */
-function splitTarget(target: string): { pathname: string; query: string } {
-  const q = target.indexOf('?')
-  return q === -1 ? { pathname: target, query: '' } : { pathname: target.slice(0, q), query: target.slice(q + 1) }
 }
 
 const errorBody = (code: string, message: string) => JSON.stringify({ error: { code, message } })

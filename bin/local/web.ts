@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { routes } from '../../lib/routes.js'
 import { openApiDocument } from '../../functions/core/openapi.js'
+import { splitTarget } from './events.js'
 
 export interface WebOptions {
   /** Repository root; the page is served from `web/` below it. */
@@ -39,7 +40,8 @@ export function webFallback(options: WebOptions): (req: IncomingMessage, res: Se
 
   return async (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false
-    const { pathname } = new URL(req.url ?? '/', 'http://local')
+    // The router's own reading of the target: `new URL()` would throw (a 500) on `//%zz` or `http://h:99999/`.
+    const { pathname } = splitTarget(req.url ?? '/')
 
     if (pathname === '/openapi.json') {
       const host = req.headers.host

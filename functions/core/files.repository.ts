@@ -1,8 +1,36 @@
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { Database, FileRow, NewFileRow } from './database.js'
+import { fileEvent, type FileEventType } from './events.js'
 import type { FailureCode, FileRecord, FileStatus } from './files.js'
 
 type Db = Kysely<Database> | Transaction<Database>
+
+/** Runs `work` in the caller's transaction, or in a new one when the caller has none. */
+function inTransaction<T>(db: Db, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  return db.isTransaction ? work(db as Transaction<Database>) : db.transaction().execute(work)
+}
+
+/**
+ * Writes the event of each final transition into the outbox beside the update that made it. Every
+ * final transition is a function of this module that calls it inside the transaction of its
+ * guarded update, so no caller can forget the event and a rollback takes the event with it.
+ */
+async function recordEvents(trx: Transaction<Database>, type: FileEventType, files: readonly FileRecord[]): Promise<void> {
+  if (files.length === 0) return
+  await trx
+    .insertInto('outbox')
+    .values(files.map((file) => ({ file_id: file.id, event_type: type, payload: JSON.stringify(fileEvent(type, file)) })))
+    .execute()
+}
+
+/** A guarded update that ends in a final state: the update and its events commit together. */
+async function finalTransition(db: Db, type: FileEventType, update: (trx: Transaction<Database>) => Promise<FileRow[]>): Promise<FileRecord[]> {
+  return inTransaction(db, async (trx) => {
+    const files = (await update(trx)).map(toFile)
+    await recordEvents(trx, type, files)
+    return files
+  })
+}
 
 const toNumber = (value: string | null): number | null => (value === null ? null : Number(value))
 
@@ -45,10 +73,9 @@ export async function findFile(db: Db, id: string): Promise<FileRecord | undefin
   return row && toFile(row)
 }
 
-/** One owner-scoped file: another owner's file is indistinguishable from a missing one. */
+/** One owner-scoped file, as `findOwnedFiles` sees it: another owner's or a deleted file is a missing one. */
 export async function findOwnedFile(db: Db, ownerId: string, id: string): Promise<FileRecord | undefined> {
-  const row = await db.selectFrom('files').selectAll().where('owner_id', '=', ownerId).where('id', '=', id).executeTakeFirst()
-  return row && toFile(row)
+  return (await findOwnedFiles(db, ownerId, [id])).get(id)
 }
 
 /** The files whose object keys are `keys` (the sweeper matches storage's multipart uploads to them). */
@@ -58,10 +85,19 @@ export async function findByObjectKeys(db: Db, keys: readonly string[]): Promise
   return rows.map(toFile)
 }
 
-/** Owner-scoped lookup: another owner's file is indistinguishable from a missing one. */
+/**
+ * Owner-scoped lookup: another owner's file is indistinguishable from a missing one, and so is a
+ * deleted one, so every route that reads through here answers 404 after a delete.
+ */
 export async function findOwnedFiles(db: Db, ownerId: string, ids: readonly string[]): Promise<Map<string, FileRecord>> {
   if (ids.length === 0) return new Map()
-  const rows = await db.selectFrom('files').selectAll().where('owner_id', '=', ownerId).where('id', 'in', ids).execute()
+  const rows = await db
+    .selectFrom('files')
+    .selectAll()
+    .where('owner_id', '=', ownerId)
+    .where('id', 'in', ids)
+    .where('status', '<>', 'DELETED')
+    .execute()
   return new Map(rows.map((row) => [row.id, toFile(row)]))
 }
 
@@ -88,7 +124,7 @@ export async function markUploaded(trx: Db, id: string, fileSize: number, versio
 
 /**
  * Claims a file for hashing: UPLOADED -> SYNCING, a SYNCING claim older than `staleAfterSeconds`
- * (its worker died), or a retries-exhausted failure being redriven. The new `claimed_at` is the
+ * (its worker died) or released to a continuation, or a retries-exhausted failure being redriven. The new `claimed_at` is the
  * claim's token: only its holder can finish it.
  */
 export async function claimForSync(db: Db, id: string, staleAfterSeconds: number): Promise<FileRecord | undefined> {
@@ -109,7 +145,11 @@ export async function claimForSync(db: Db, id: string, staleAfterSeconds: number
         eb('status', '=', 'UPLOADED'),
         eb.and([
           eb('status', '=', 'SYNCING'),
-          eb('claimed_at', '<', sql<Date>`now() - make_interval(secs => ${staleAfterSeconds})`),
+          eb.or([
+            eb('claimed_at', '<', sql<Date>`now() - make_interval(secs => ${staleAfterSeconds})`),
+            // Handed to a continuation (see handOffClaim).
+            eb('claimed_at', 'is', null),
+          ]),
         ]),
         eb.and([eb('status', '=', 'FAILED'), eb('error_code', '=', 'RETRIES_EXHAUSTED')]),
       ]),
@@ -119,19 +159,22 @@ export async function claimForSync(db: Db, id: string, staleAfterSeconds: number
   return row && toFile(row)
 }
 
-/** SYNCING -> SYNCED for the holder of the claim. */
+/** SYNCING -> SYNCED for the holder of the claim, with its `file.synced` event. */
 export async function markSynced(db: Db, claim: FileRecord, sha256: string): Promise<boolean> {
-  const result = await db
-    .updateTable('files')
-    .set({ status: 'SYNCED', sha256, synced_at: sql`now()`, updated_at: sql`now()` })
-    .where('id', '=', claim.id)
-    .where('status', '=', 'SYNCING')
-    .where('claimed_at', '=', claim.claimedAt)
-    .executeTakeFirst()
-  return result.numUpdatedRows === 1n
+  const moved = await finalTransition(db, 'file.synced', (trx) =>
+    trx
+      .updateTable('files')
+      .set({ status: 'SYNCED', sha256, synced_at: sql`now()`, updated_at: sql`now()` })
+      .where('id', '=', claim.id)
+      .where('status', '=', 'SYNCING')
+      .where('claimed_at', '=', claim.claimedAt)
+      .returningAll()
+      .execute(),
+  )
+  return moved.length === 1
 }
 
-/** Marks a file FAILED from `from`; with a claim, only for the claim's holder. */
+/** Marks a file FAILED from `from`, with its `file.failed` event; with a claim, only for the claim's holder. */
 export async function markFailed(
   db: Db,
   file: Pick<FileRecord, 'id' | 'claimedAt'>,
@@ -139,14 +182,79 @@ export async function markFailed(
   code: FailureCode,
   message: string,
 ): Promise<boolean> {
-  let query = db
-    .updateTable('files')
-    .set({ status: 'FAILED', error_code: code, error_message: message, updated_at: sql`now()` })
-    .where('id', '=', file.id)
-    .where('status', '=', from)
-  if (from === 'SYNCING' && file.claimedAt) query = query.where('claimed_at', '=', file.claimedAt)
-  const result = await query.executeTakeFirst()
-  return result.numUpdatedRows === 1n
+  const moved = await finalTransition(db, 'file.failed', (trx) => {
+    let query = trx
+      .updateTable('files')
+      .set({ status: 'FAILED', error_code: code, error_message: message, updated_at: sql`now()` })
+      .where('id', '=', file.id)
+      .where('status', '=', from)
+    if (from === 'SYNCING' && file.claimedAt) query = query.where('claimed_at', '=', file.claimedAt)
+    return query.returningAll().execute()
+  })
+  return moved.length === 1
+}
+
+/**
+ * The scanner found malware: `from` -> QUARANTINED (MALWARE_DETECTED), with its `file.quarantined`
+ * event; with a claim, only for the claim's holder. The object stays for review and is never served.
+ */
+export async function markQuarantined(
+  db: Db,
+  file: Pick<FileRecord, 'id' | 'claimedAt'>,
+  from: FileStatus,
+  message: string,
+): Promise<boolean> {
+  const moved = await finalTransition(db, 'file.quarantined', (trx) => {
+    let query = trx
+      .updateTable('files')
+      .set({ status: 'QUARANTINED', error_code: 'MALWARE_DETECTED', error_message: message, updated_at: sql`now()` })
+      .where('id', '=', file.id)
+      .where('status', '=', from)
+    if (from === 'SYNCING' && file.claimedAt) query = query.where('claimed_at', '=', file.claimedAt)
+    return query.returningAll().execute()
+  })
+  return moved.length === 1
+}
+
+/**
+ * Any state -> DELETED for the file's owner, with its `file.deleted` event. The tombstone keeps what
+ * removing the object and answering 404 need (id, owner, object key, status) and drops the name and
+ * the content facts. Returns the record as it was before (its object key), or undefined when
+ * nothing of this owner's was left to delete.
+ */
+export async function markDeleted(db: Db, ownerId: string, id: string): Promise<FileRecord | undefined> {
+  return inTransaction(db, async (trx) => {
+    // The row lock orders a delete against a finishing hash or confirm: whichever commits second
+    // finds the other's state, and every other transition is guarded on a status DELETED is not.
+    const before = await trx
+      .selectFrom('files')
+      .selectAll()
+      .where('id', '=', id)
+      .where('owner_id', '=', ownerId)
+      .where('status', '<>', 'DELETED')
+      .forUpdate()
+      .executeTakeFirst()
+    if (!before) return undefined
+    await finalTransition(trx, 'file.deleted', (t) =>
+      t
+        .updateTable('files')
+        .set({
+          status: 'DELETED',
+          filename: '',
+          sha256: null,
+          expected_sha256: null,
+          error_code: null,
+          error_message: null,
+          claimed_at: null,
+          purged_at: null,
+          updated_at: sql`now()`,
+        })
+        .where('id', '=', id)
+        .returningAll()
+        .execute(),
+    )
+    return toFile(before)
+  })
 }
 
 /** SYNCING -> UPLOADED by the claim's holder after a transient error. */
@@ -161,6 +269,63 @@ export async function releaseClaim(db: Db, claim: FileRecord): Promise<boolean> 
   return result.numUpdatedRows === 1n
 }
 
+/** The hash stage's last checkpoint of a file. */
+export async function findHashCheckpoint(db: Db, id: string): Promise<{ tag: string | null; offset: number; sealed: Buffer | null } | undefined> {
+  const row = await db
+    .selectFrom('files')
+    .select(['hash_state_tag', 'hashed_bytes', 'hash_state'])
+    .where('id', '=', id)
+    .executeTakeFirst()
+  return row && { tag: row.hash_state_tag, offset: Number(row.hashed_bytes), sealed: row.hash_state }
+}
+
+/** Saves the hash state at `offset` for the claim's holder; false when the claim was retaken. */
+export async function saveHashCheckpoint(db: Db, claim: FileRecord, tag: string, offset: number, sealed: Buffer): Promise<boolean> {
+  const result = await db
+    .updateTable('files')
+    .set({ hash_state: sealed, hash_state_tag: tag, hashed_bytes: offset, updated_at: sql`now()` })
+    .where('id', '=', claim.id)
+    .where('status', '=', 'SYNCING')
+    .where('claimed_at', '=', claim.claimedAt)
+    .executeTakeFirst()
+  return result.numUpdatedRows === 1n
+}
+
+/**
+ * Saves the hash state and releases the claim, leaving the file SYNCING (its progress stays visible)
+ * for the continuation message the caller writes to the outbox in the same transaction.
+ */
+export async function handOffClaim(trx: Db, claim: FileRecord, tag: string, offset: number, sealed: Buffer): Promise<boolean> {
+  const result = await trx
+    .updateTable('files')
+    .set({ hash_state: sealed, hash_state_tag: tag, hashed_bytes: offset, claimed_at: null, updated_at: sql`now()` })
+    .where('id', '=', claim.id)
+    .where('status', '=', 'SYNCING')
+    .where('claimed_at', '=', claim.claimedAt)
+    .executeTakeFirst()
+  return result.numUpdatedRows === 1n
+}
+
+/** Forgets a discarded checkpoint, so progress restarts from 0 for the claim's holder. */
+export async function resetHashCheckpoint(db: Db, claim: FileRecord): Promise<void> {
+  await db
+    .updateTable('files')
+    .set({ hash_state: null, hash_state_tag: null, hashed_bytes: 0 })
+    .where('id', '=', claim.id)
+    .where('claimed_at', '=', claim.claimedAt)
+    .execute()
+}
+
+/** Drops the saved hash state of a finished file: it holds up to a block of the file's bytes. */
+export async function clearHashCheckpoint(db: Db, id: string): Promise<void> {
+  await db
+    .updateTable('files')
+    .set({ hash_state: null, hash_state_tag: null })
+    .where('id', '=', id)
+    .where('status', 'not in', ['UPLOADED', 'SYNCING'])
+    .execute()
+}
+
 export interface ListQuery {
   externalId: string | undefined
   limit: number
@@ -168,7 +333,7 @@ export interface ListQuery {
 }
 
 export async function listOwnedFiles(db: Db, ownerId: string, query: ListQuery): Promise<FileRecord[]> {
-  let select = db.selectFrom('files').selectAll().where('owner_id', '=', ownerId)
+  let select = db.selectFrom('files').selectAll().where('owner_id', '=', ownerId).where('status', '<>', 'DELETED')
   if (query.externalId !== undefined) select = select.where('external_id', '=', query.externalId)
   if (query.after) {
     const { createdAt, id } = query.after
@@ -178,32 +343,33 @@ export async function listOwnedFiles(db: Db, ownerId: string, query: ListQuery):
   return rows.map(toFile)
 }
 
-/** PENDING files whose upload window closed more than `graceSeconds` ago become EXPIRED. */
+/** PENDING files whose upload window closed more than `graceSeconds` ago become EXPIRED, each with its `file.expired` event. */
 export async function expireAbandoned(db: Db, graceSeconds: number, limit: number): Promise<FileRecord[]> {
-  const rows = await db
-    .updateTable('files')
-    .set({
-      status: 'EXPIRED',
-      error_code: 'UPLOAD_EXPIRED',
-      error_message: 'the upload was never confirmed',
-      updated_at: sql`now()`,
-    })
-    .where('status', '=', 'PENDING')
-    .where(
-      'id',
-      'in',
-      db
-        .selectFrom('files')
-        .select('id')
-        .where('status', '=', 'PENDING')
-        .where('upload_expires_at', '<', sql<Date>`now() - make_interval(secs => ${graceSeconds})`)
-        .limit(limit)
-        .forUpdate()
-        .skipLocked(),
-    )
-    .returningAll()
-    .execute()
-  return rows.map(toFile)
+  return finalTransition(db, 'file.expired', (trx) =>
+    trx
+      .updateTable('files')
+      .set({
+        status: 'EXPIRED',
+        error_code: 'UPLOAD_EXPIRED',
+        error_message: 'the upload was never confirmed',
+        updated_at: sql`now()`,
+      })
+      .where('status', '=', 'PENDING')
+      .where(
+        'id',
+        'in',
+        trx
+          .selectFrom('files')
+          .select('id')
+          .where('status', '=', 'PENDING')
+          .where('upload_expires_at', '<', sql<Date>`now() - make_interval(secs => ${graceSeconds})`)
+          .limit(limit)
+          .forUpdate()
+          .skipLocked(),
+      )
+      .returningAll()
+      .execute(),
+  )
 }
 
 /**
@@ -227,4 +393,29 @@ export async function lockStuck(trx: Transaction<Database>, idleSeconds: number,
 export async function touch(trx: Transaction<Database>, ids: readonly string[]): Promise<void> {
   if (ids.length === 0) return
   await trx.updateTable('files').set({ updated_at: sql`now()` }).where('id', 'in', ids).execute()
+}
+
+/**
+ * DELETED files still to purge: never purged, or purged while their upload URL was still valid
+ * and that URL has since expired (a late upload could have recreated the object).
+ */
+export async function findUnpurged(db: Db, limit: number): Promise<FileRecord[]> {
+  const rows = await db
+    .selectFrom('files')
+    .selectAll()
+    .where('status', '=', 'DELETED')
+    .where((eb) =>
+      eb.or([
+        eb('purged_at', 'is', null),
+        eb.and([eb('purged_at', '<=', eb.ref('upload_expires_at')), eb('upload_expires_at', '<', sql<Date>`now()`)]),
+      ]),
+    )
+    .orderBy('updated_at')
+    .limit(limit)
+    .execute()
+  return rows.map(toFile)
+}
+
+export async function markPurged(db: Db, id: string): Promise<void> {
+  await db.updateTable('files').set({ purged_at: sql`now()` }).where('id', '=', id).where('status', '=', 'DELETED').execute()
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod'
-import { ERROR_STATUS, type ErrorCode } from './errors.js'
+import type { ErrorCode } from './errors.js'
+import { ERROR_STATUS } from './middleware/http-errors.js'
 import {
   confirmRequest,
   confirmResponse,
@@ -31,7 +32,8 @@ interface OperationSpec {
   body?: z.ZodType
   query?: z.ZodObject
   params?: z.ZodObject
-  success: { status: number; description: string; schema: z.ZodType; headers?: Record<string, string> }
+  /** No `schema`: the answer has no body (204). */
+  success: { status: number; description: string; schema?: z.ZodType; headers?: Record<string, string> }
   /** Other documented non-error answers, such as /health's 503 report. */
   also?: { status: number; description: string; schema: z.ZodType }[]
   errors: ErrorCode[]
@@ -112,6 +114,16 @@ const OPERATIONS: Record<string, OperationSpec> = {
     },
     errors: ['VALIDATION_FAILED', 'FILE_NOT_FOUND', ...COMMON_ERRORS],
   },
+  DeleteFile: {
+    summary: 'Delete a file from any state',
+    description:
+      'Removes the object (every version, any unfinished multipart upload), the cached content and the filename; ' +
+      'the file becomes DELETED and a `file.deleted` event follows. Every route then answers 404 for it; deleting ' +
+      'again answers 204.',
+    params: fileIdParams,
+    success: { status: 204, description: 'Deleted (or already deleted)' },
+    errors: ['VALIDATION_FAILED', 'FILE_NOT_FOUND', ...COMMON_ERRORS],
+  },
   Health: {
     summary: 'Dependency health',
     success: { status: 200, description: 'Every required dependency answers (the cache may be degraded)', schema: healthResponse },
@@ -185,7 +197,7 @@ function operation(route: DocumentedRoute, spec: OperationSpec): JsonSchema {
           Object.entries(spec.success.headers).map(([name, description]) => [name, { description, schema: { type: 'string' } }]),
         ),
       }),
-      content: { 'application/json': { schema: jsonSchema(spec.success.schema, 'output') } },
+      ...(spec.success.schema && { content: { 'application/json': { schema: jsonSchema(spec.success.schema, 'output') } } }),
     },
   }
   for (const other of spec.also ?? []) {

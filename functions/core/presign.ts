@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { AppError } from './errors.js'
+import { AppError, RateLimitedError } from './errors.js'
 import type { Deps } from './deps.js'
 import { insertFile } from './files.repository.js'
 import {
@@ -43,9 +43,7 @@ export async function presignUpload(deps: Deps, ownerId: string, input: PresignR
   if (config.presignRateLimit > 0) {
     const verdict = await cache.rateLimit(`presign:${ownerId}`, config.presignRateLimit, config.presignRateWindowSeconds)
     if (!verdict.allowed) {
-      throw new AppError('RATE_LIMITED', 'Too many upload requests; retry later', undefined, {
-        'Retry-After': String(verdict.retryAfterSeconds),
-      })
+      throw new RateLimitedError('Too many upload requests; retry later', verdict.retryAfterSeconds)
     }
   }
 

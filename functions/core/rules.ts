@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { S3_MAX_PART_SIZE, S3_MAX_PARTS, S3_MIN_PART_SIZE } from './aws-limits.js'
 import { AppError } from './errors.js'
+import type { Verdict } from './inspection.js'
 import type { MultipartPlan } from './files.js'
 
 export const MAX_FILENAME_LENGTH = 255
@@ -162,4 +163,47 @@ export function attachmentDisposition(filename: string): string {
   const ascii = filename.replace(/[^\x20-\x7e]|["\\%;]/g, '_')
   const encoded = encodeURIComponent(filename).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encoded}`
+}
+
+/**
+ * Types that are one format underneath, so a sniffer seeing either is seeing both: a .docx, .xlsx,
+ * .pptx, .odt, .epub or .jar is a zip, and file-type reports the container when it cannot tell which.
+ */
+const TYPE_FAMILIES: readonly (readonly string[])[] = [
+  [
+    'application/zip',
+    'application/x-zip-compressed',
+    'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+    'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+    'application/vnd.openxmlformats-officedocument.presentationml.presentation',
+    'application/vnd.oasis.opendocument.text',
+    'application/vnd.oasis.opendocument.spreadsheet',
+    'application/vnd.oasis.opendocument.presentation',
+    'application/epub+zip',
+    'application/java-archive',
+  ],
+  ['application/gzip', 'application/x-gzip'],
+  ['image/jpeg', 'image/pjpeg'],
+]
+
+/** Declared types whose bytes a sniffer always recognises: bytes it cannot place are not that type. */
+const SNIFFABLE_TYPES = new Set(['application/pdf', 'image/png', 'image/gif', 'image/webp', ...TYPE_FAMILIES.flat()])
+
+const sameFamily = (a: string, b: string): boolean => a === b || TYPE_FAMILIES.some((f) => f.includes(a) && f.includes(b))
+
+/**
+ * Holds a sniffed type against the declared one: a detected binary type must be the declared type or
+ * of its family; a declared text type must not sniff as a binary format; formats no sniffer can see
+ * (CSV, JSON, plain text) pass on their declaration; `application/octet-stream` declares nothing.
+ */
+export function contentTypeVerdict(declared: string, sniffed: string | undefined): Verdict {
+  const mismatch = (message: string): Verdict => ({ kind: 'fail', code: 'TYPE_MISMATCH', message })
+  if (declared === 'application/octet-stream') return { kind: 'ok' }
+  if (sniffed === undefined) {
+    return SNIFFABLE_TYPES.has(declared) ? mismatch(`declared ${declared}, but the bytes are not in that format`) : { kind: 'ok' }
+  }
+  if (isTextContentType(declared)) {
+    return isTextContentType(sniffed) ? { kind: 'ok' } : mismatch(`declared ${declared}, but the bytes are ${sniffed}`)
+  }
+  return sameFamily(declared, sniffed) ? { kind: 'ok' } : mismatch(`declared ${declared}, but the bytes are ${sniffed}`)
 }

@@ -133,6 +133,8 @@ export const fileView = z.object({
   created_at: z.iso.datetime(),
   uploaded_at: z.iso.datetime().nullable(),
   synced_at: z.iso.datetime().nullable(),
+  /** While SYNCING: bytes hashed so far. */
+  hashed_bytes: z.number().int().min(0).optional(),
 })
 
 export const confirmResponse = z.object({

@@ -4,10 +4,11 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectsCommand,
+  ListMultipartUploadsCommand,
+  ListObjectVersionsCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
-  ListMultipartUploadsCommand,
   ListPartsCommand,
   S3Client,
   S3ServiceException,
@@ -49,6 +50,11 @@ export interface ObjectStore {
    */
   getStream(object: StoredObject, range?: ByteRange): Promise<{ body: Readable; size: number } | undefined>
   deleteMany(keys: readonly string[]): Promise<void>
+  /**
+   * Removes every trace of `key`: aborts its unfinished multipart uploads (their parts go with
+   * them) and deletes every version and delete marker, so a versioned bucket keeps nothing either.
+   */
+  erase(key: string): Promise<void>
   ping(): Promise<void>
   /** Starts a multipart upload bound to the key, Content-Type and file-id metadata; returns its upload id. */
   createMultipart(key: string, options: { contentType: string; fileId: string }): Promise<string>
@@ -174,6 +180,36 @@ export function createObjectStore(client: S3Client, bucket: string): ObjectStore
         } catch (error) {
           unavailable(error)
         }
+      }
+    },
+
+    async erase(key) {
+      try {
+        let uploadMarker: { KeyMarker?: string; UploadIdMarker?: string } = {}
+        for (;;) {
+          const page = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key, ...uploadMarker }))
+          for (const upload of page.Uploads ?? []) {
+            if (upload.Key !== key) continue
+            await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: upload.UploadId }))
+          }
+          if (!page.IsTruncated) break
+          uploadMarker = { KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker }
+        }
+        let versionMarker: { KeyMarker?: string; VersionIdMarker?: string } = {}
+        for (;;) {
+          const page = await client.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: key, ...versionMarker }))
+          const versions = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]
+            .filter((v) => v.Key === key)
+            .map((v) => ({ Key: key, VersionId: v.VersionId }))
+          if (versions.length) {
+            const result = await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: versions, Quiet: true } }))
+            if (result.Errors?.length) throw new Error(`could not delete ${result.Errors.length} version(s) of ${key}: ${result.Errors[0]!.Code}`)
+          }
+          if (!page.IsTruncated) break
+          versionMarker = { KeyMarker: page.NextKeyMarker, VersionIdMarker: page.NextVersionIdMarker }
+        }
+      } catch (error) {
+        unavailable(error)
       }
     },
 

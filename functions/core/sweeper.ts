@@ -1,3 +1,4 @@
+import { purgeDeletedFiles } from './delete-file.js'
 import { mapConcurrent } from './concurrency.js'
 import type { Deps } from './deps.js'
 import { expireAbandoned, findByObjectKeys, lockStuck, touch } from './files.repository.js'
@@ -10,6 +11,8 @@ export interface SweepResult {
   republished: number
   published: number
   purged: number
+  /** Deleted files whose object and cache entry were (re)moved by this sweep. */
+  erased: number
 }
 
 const SWEEP_LIMIT = 500
@@ -40,7 +43,7 @@ async function abortStrayUploads(deps: Deps, limit: number): Promise<number> {
  * Housekeeping that keeps the guarantees when messages or clients go missing: never-confirmed
  * uploads past their expiry become EXPIRED (their objects, if any, are deleted and their multipart
  * uploads aborted); stray multipart uploads are aborted; files idle in UPLOADED or SYNCING get a
- * fresh outbox row; the outbox is drained and old published rows purged.
+ * fresh outbox row; deleted files left unpurged are purged; the outbox is drained and old published rows purged.
  */
 export async function sweepFiles(deps: Deps): Promise<SweepResult> {
   const { db, config, storage, logger } = deps
@@ -59,7 +62,9 @@ export async function sweepFiles(deps: Deps): Promise<SweepResult> {
   })
   for (const id of republished) logger.warn('re-published a stuck file', { file_id: id })
 
+  const erased = await purgeDeletedFiles(deps, SWEEP_LIMIT)
+
   const relay = await relayOutbox(db, deps.queue)
   const purged = await purgePublished(db, config.outboxRetentionHours)
-  return { expired: expired.length, aborted, republished: republished.length, published: relay.published, purged }
+  return { expired: expired.length, aborted, republished: republished.length, published: relay.published, purged, erased }
 }

@@ -33,13 +33,15 @@ const ACCESS = {
   ConfirmUploads: { bucket: ['read', 'put', 'parts'], queues: { files: ['send'] } },
   ListFiles: {},
   GetFile: { bucket: ['read'], cache: ['connect'] },
+  DeleteFile: { bucket: ['erase'], cache: ['connect'] },
   // UploadPart URLs are signed with this role, and UploadPart is authorised by s3:PutObject.
   SignParts: { bucket: ['put'] },
   ListParts: { bucket: ['parts'] },
   Health: { bucket: ['probe'], queues: { files: ['probe'] }, cache: ['connect'] },
-  HashFile: { bucket: ['read'], cache: ['connect'] },
+  // send: a file whose hash outlasts one invocation is handed to a continuation message it publishes itself.
+  HashFile: { bucket: ['read'], cache: ['connect'], queues: { files: ['send'] } },
   RelayOutbox: { queues: { files: ['send'] } },
-  SweepFiles: { bucket: ['delete', 'abort'], queues: { files: ['send'] } },
+  SweepFiles: { bucket: ['delete', 'erase', 'abort'], queues: { files: ['send'] }, cache: ['connect'] },
 } as const satisfies Record<FunctionId, FunctionAccess>
 
 export interface JwtSettings {
@@ -78,7 +80,7 @@ export class Api extends Construct {
       createDefaultStage: false,
       corsPreflight: {
         allowOrigins: [...props.corsOrigins],
-        allowMethods: [apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.OPTIONS],
+        allowMethods: [apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.DELETE, apigw.CorsHttpMethod.OPTIONS],
         allowHeaders: ['authorization', 'content-type'],
         exposeHeaders: ['x-cache'],
         maxAge: Duration.hours(1),

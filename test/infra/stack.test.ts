@@ -149,8 +149,8 @@ describe('least privilege', () => {
   const actionsOf = (id: string) => new Set(functions[id]?.statements.map((s) => s.action))
   const bucketWriters = ['PresignUpload', 'ConfirmUploads', 'SignParts']
   const bucketReaders = ['ConfirmUploads', 'GetFile', 'HashFile']
-  const bucketDeleters = ['SweepFiles']
-  const queueSenders = ['ConfirmUploads', 'RelayOutbox', 'SweepFiles']
+  const bucketDeleters = ['DeleteFile', 'SweepFiles']
+  const queueSenders = ['ConfirmUploads', 'HashFile', 'RelayOutbox', 'SweepFiles']
 
   it.each(Object.keys(entries))('%s has only the bucket and queue actions its job needs', (id) => {
     const actions = actionsOf(id)
@@ -179,7 +179,7 @@ describe('least privilege', () => {
       .filter((r) => r.Properties.GroupId['Fn::GetAtt']?.[0] === 'DataCacheSecurityGroup3936E122')
       .map((r) => /\/Api\/(\w+) to Cache$/.exec(r.Properties.Description)?.[1])
       .sort()
-    expect(cacheClients).toEqual(['GetFile', 'HashFile', 'Health', 'PresignUpload'])
+    expect(cacheClients).toEqual(['DeleteFile', 'GetFile', 'HashFile', 'Health', 'PresignUpload', 'SweepFiles'])
   })
 })
 

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
 import type { LocalRuntime } from '../../../bin/local/runtime.js'
+import { webFallback } from '../../../bin/local/web.js'
 import { contentKey } from '../../../functions/core/cache.js'
 import { S3_MAX_OBJECT_SIZE } from '../../../functions/core/aws-limits.js'
 import { loadConfig } from '../../../functions/core/config.js'
@@ -11,7 +12,7 @@ import { objectKeyFor } from '../../../functions/core/rules.js'
 import { MAX_CONFIRM_BATCH } from '../../../functions/core/schemas.js'
 import { confirmUploads } from '../../../functions/core/confirm.js'
 import { presignUpload } from '../../../functions/core/presign.js'
-import { ApiClient, mustBePost, postToStorage, resetState, sha256, startRuntime, tokenFor, type PresignBody } from '../../fixtures/pipeline.js'
+import { ApiClient, mustBePost, postToStorage, resetState, root, sha256, startRuntime, tokenFor, type PresignBody } from '../../fixtures/pipeline.js'
 import { forgeToken, headObject, rawRequest, stateFingerprint, unsignedToken } from '../../fixtures/security.js'
 
 let runtime: LocalRuntime
@@ -63,7 +64,12 @@ const badCredentials: [string, () => Promise<Record<string, string>>][] = [
   ['a token without exp', async () => ({ authorization: `Bearer ${await forgeToken({ sub: 'alice' }, { omit: ['exp'] })}` })],
   ['a token without sub', async () => ({ authorization: `Bearer ${await forgeToken({})}` })],
   ['a token whose sub is empty', async () => ({ authorization: `Bearer ${await forgeToken({ sub: '' })}` })],
-  ['a token whose sub is not a string', async () => ({ authorization: `Bearer ${await forgeToken({ sub: 42 as unknown as string })}` })],
+  ['a token whose sub is a number', async () => ({ authorization: `Bearer ${await forgeToken({ sub: 42 as unknown as string })}` })],
+  // Before the verifier checked the type, ["alice"] became the owner '["alice"]', which a string sub could claim.
+  ['a token whose sub is an array', async () => ({ authorization: `Bearer ${await forgeToken({ sub: ['alice'] as unknown as string })}` })],
+  ['a token whose sub is an object', async () => ({ authorization: `Bearer ${await forgeToken({ sub: { id: 'alice' } as unknown as string })}` })],
+  ['a token whose sub is null', async () => ({ authorization: `Bearer ${await forgeToken({ sub: null as unknown as string })}` })],
+  ['a token whose sub is a boolean', async () => ({ authorization: `Bearer ${await forgeToken({ sub: true as unknown as string })}` })],
   ['a token whose sub is longer than 255 characters', async () => ({ authorization: `Bearer ${await tokenFor('é'.repeat(256))}` })],
   ['a token whose sub contains NUL', async () => ({ authorization: `Bearer ${await tokenFor('alice\u0000')}` })],
   ['a token whose sub is an unpaired surrogate', async () => ({ authorization: `Bearer ${await tokenFor('\ud800')}` })],
@@ -282,6 +288,30 @@ describe('input at the edge', () => {
     expect(res.status).toBe(404)
     expect(JSON.parse(res.text).error.code).toBe('ROUTE_NOT_FOUND')
     expect((await alice.list()).status).toBe(200)
+  })
+})
+
+describe('the web fallback (the page and /openapi.json, as npm start serves them)', () => {
+  let withPage: LocalRuntime
+  beforeAll(async () => {
+    withPage = await startRuntime({ fallback: webFallback({ root, storageOrigin: process.env.AWS_ENDPOINT_URL! }) })
+  })
+  afterAll(() => withPage.close())
+
+  it('serves the page', async () => {
+    expect((await rawRequest(withPage.url, { method: 'GET', path: '/' })).status).toBe(200)
+  })
+
+  // GET and HEAD go on to the fallback when no route matches; it once parsed the target with new URL() and answered 500.
+  it.each(
+    ['//%zz', '//[::1', 'http://local:99999/', '//[::1]:99999/openapi.json', 'http://[::1/', '//%E0%A4%A/index.html'].flatMap((path) =>
+      ['GET', 'HEAD'].map((method) => ({ method, path })),
+    ),
+  )('answers the malformed request target $method $path with a 404 and keeps serving', async ({ method, path }) => {
+    const res = await rawRequest(withPage.url, { method, path })
+    expect(res.status).toBe(404)
+    if (method === 'GET') expect(JSON.parse(res.text).error.code).toBe('ROUTE_NOT_FOUND')
+    expect((await rawRequest(withPage.url, { method: 'GET', path: '/openapi.json' })).status).toBe(200)
   })
 })
 
