@@ -146,7 +146,8 @@ export function loadConfig(env: Env = process.env): Config {
     cacheMaxBytes: integer('CACHE_MAX_BYTES', 1024 ** 2, 0),
     cacheTtlSeconds: integer('CACHE_TTL_SECONDS', 86_400, 1),
     allowedContentTypes: list('ALLOWED_CONTENT_TYPES', DEFAULT_CONTENT_TYPES),
-    presignRateLimit: integer('PRESIGN_RATE_LIMIT', 120, 0),
+    // Files, not requests: a folder of 500 small files from one user goes through in one go.
+    presignRateLimit: integer('PRESIGN_RATE_LIMIT', 1000, 0),
     presignRateWindowSeconds: integer('PRESIGN_RATE_WINDOW_SECONDS', 60, 1),
     staleClaimSeconds: shared('STALE_CLAIM_SECONDS', 1),
     expiryGraceSeconds: integer('EXPIRY_GRACE_SECONDS', 300, 0),
