@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto'
+import { S3_MAX_PART_SIZE, S3_MAX_PARTS, S3_MIN_PART_SIZE } from './aws-limits.js'
 import { AppError } from './errors.js'
 import type { Verdict } from './inspection.js'
+import type { MultipartPlan } from './files.js'
 
 export const MAX_FILENAME_LENGTH = 255
 
@@ -98,18 +100,48 @@ export function uploadPolicy(input: {
   contentType: string
   declaredSize: number | undefined
   maxFileSize: number
+  /** The declared SHA-256 (hex): storage then refuses any other bytes. */
+  sha256?: string | undefined
 }): UploadPolicy {
   const [min, max] = input.declaredSize === undefined ? [1, input.maxFileSize] : [input.declaredSize, input.declaredSize]
+  const fields: Record<string, string> = { 'Content-Type': input.contentType, 'x-amz-meta-file-id': input.fileId }
+  // S3 checks x-amz-checksum-sha256 against the body only when the form also names the algorithm.
+  if (input.sha256) {
+    fields['x-amz-checksum-algorithm'] = 'SHA256'
+    fields['x-amz-checksum-sha256'] = sha256Base64(input.sha256)
+  }
   return {
     key: input.key,
     conditions: [
       ['eq', '$key', input.key],
       ['content-length-range', min, max],
-      ['eq', '$Content-Type', input.contentType],
-      ['eq', '$x-amz-meta-file-id', input.fileId],
+      ...Object.entries(fields).map(([name, value]): PolicyCondition => ['eq', `$${name}`, value]),
     ],
-    fields: { 'Content-Type': input.contentType, 'x-amz-meta-file-id': input.fileId },
+    fields,
   }
+}
+
+/** S3's checksum headers carry the digest base64-encoded; the API speaks hex. */
+export const sha256Base64 = (hex: string): string => Buffer.from(hex, 'hex').toString('base64')
+
+const MiB = 1024 ** 2
+
+/**
+ * How a file of `fileSize` bytes is cut into parts: `preferredPartSize` unless that would need more than S3's
+ * 10,000 parts, in which case the smallest whole number of MiB that fits. Every part but the last is then
+ * between S3's 5 MiB minimum and 5 GiB maximum.
+ */
+export function multipartPlan(fileSize: number, preferredPartSize: number): MultipartPlan {
+  const fitting = Math.ceil(fileSize / S3_MAX_PARTS / MiB) * MiB
+  const partSize = Math.min(S3_MAX_PART_SIZE, Math.max(S3_MIN_PART_SIZE, preferredPartSize, fitting))
+  const partCount = Math.max(1, Math.ceil(fileSize / partSize))
+  if (partCount > S3_MAX_PARTS) throw new RangeError(`${fileSize} bytes do not fit in ${S3_MAX_PARTS} parts`)
+  return { partSize, partCount }
+}
+
+/** The exact length of part `partNumber` (1-based) of a file of `fileSize` bytes. */
+export function partLength(plan: MultipartPlan, fileSize: number, partNumber: number): number {
+  return partNumber < plan.partCount ? plan.partSize : fileSize - (plan.partCount - 1) * plan.partSize
 }
 
 const TEXT_TYPES = new Set(['application/json', 'application/xml', 'application/csv'])
