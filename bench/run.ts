@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=hashing,e2e,api,relay,cold]`: measures the pipeline against
+ * `npm run bench [-- --quick] [-- --only=hashing,hash-stage,e2e,api,relay,cold]`: measures the pipeline against
  * its limits, each figure beside a baseline measured in the same run, prints the figures and
  * rewrites docs/BENCHMARKS.md. Runs against the bench database, Redis DB and LocalStack resources
  * (bench/env.ts), never those of the tests or `npm start`. With --only, the report goes to
@@ -66,6 +66,16 @@ async function section(name: string, fn: () => Promise<Section & { ok: boolean }
 await section('hashing', async () => {
   const { benchHashing } = await import('./hashing.js')
   return benchHashing({ root, s3, bucket: config.bucketName, sizesMiB: quick ? [64] : [64, 256, 1024], reps: 3, log })
+})
+
+await section('hash-stage', async () => {
+  const { benchHashStage } = await import('./hash-stage.js')
+  const db = createDb(config)
+  try {
+    return await benchHashStage({ config, s3, db, sizeMiB: quick ? 256 : 2048, capMiBps: 64, ranges: 4, log })
+  } finally {
+    await db.destroy()
+  }
 })
 
 if (wants('e2e') || wants('api')) {

@@ -92,6 +92,8 @@ export const compiledRoutes: CompiledRoute[] = [...routes]
 export function matchRoute(method: string, path: string): { route: Route; params: Record<string, string> } | 'method' | undefined {
   let pathMatched = false
   for (const c of compiledRoutes) {
+    // A static path is a resource of its own: GET /files/presigned-upload is a 405, not GetFile's 400.
+    if (pathMatched && c.params.length > 0 && compiledRoutes.some((s) => s.params.length === 0 && s.pattern.test(path))) break
     const m = c.pattern.exec(path)
     if (!m) continue
     pathMatched = true
@@ -100,6 +102,13 @@ export function matchRoute(method: string, path: string): { route: Route; params
     return { route: c.route, params }
   }
   return pathMatched ? 'method' : undefined
+}
+
+/** The methods of `path`'s own resource, for a 405's `Allow` (RFC 9110, section 15.5.6). */
+export function allowedMethods(path: string): string[] {
+  const matching = compiledRoutes.filter((c) => c.pattern.test(path))
+  const own = matching.some((c) => c.params.length === 0) ? matching.filter((c) => c.params.length === 0) : matching
+  return [...new Set(own.map((c) => c.route.method))]
 }
 
 // A malformed escape such as `%zz` stays as sent, so the route's schema refuses it with a 400 rather than the decoder throwing.
@@ -153,7 +162,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       if (match === undefined || match === 'method') {
         if (options.fallback && (await options.fallback(req, res))) return
         return match === 'method'
-          ? send(res, 405, errorBody('METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`))
+          ? send(res, 405, errorBody('METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`), {
+              allow: allowedMethods(url.pathname).join(', '),
+            })
           : send(res, 404, errorBody('ROUTE_NOT_FOUND', `No route for ${method} ${url.pathname}`))
       }
       const { route, params } = match

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { routes } from '../../lib/routes.js'
+import { deps } from '../../functions/core/deps.js'
 import { openApiDocument } from '../../functions/core/openapi.js'
 import { splitTarget } from './events.js'
 
@@ -45,7 +46,12 @@ export function webFallback(options: WebOptions): (req: IncomingMessage, res: Se
 
     if (pathname === '/openapi.json') {
       const host = req.headers.host
-      const body = JSON.stringify(openApiDocument(routes, host ? { serverUrl: `http://${host}` } : {}), null, 2)
+      const { maxFileSize, allowedContentTypes } = deps().config
+      const body = JSON.stringify(
+        openApiDocument(routes, { ...(host && { serverUrl: `http://${host}` }), limits: { maxFileSize, allowedContentTypes } }),
+        null,
+        2,
+      )
       res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-cache' })
       res.end(req.method === 'HEAD' ? undefined : body)
       return true

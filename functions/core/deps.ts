@@ -60,7 +60,8 @@ export function createDeps(config: Config): Deps {
       get: async (fileId) => (await redis.get()).cache.get(fileId),
       set: async (fileId, content) => (await redis.get()).cache.set(fileId, content),
       evict: async (fileId) => (await redis.get()).cache.evict(fileId),
-      rateLimit: async (key, limit, windowSeconds) => (await redis.get()).cache.rateLimit(key, limit, windowSeconds),
+      rateLimit: async (key, limit, windowSeconds, cost) => (await redis.get()).cache.rateLimit(key, limit, windowSeconds, cost),
+
       ping: async () => (await redis.get()).cache.ping(),
     },
     inspectors: [sniffContentType],

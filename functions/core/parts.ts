@@ -44,8 +44,9 @@ export async function signParts(deps: Deps, ownerId: string, fileId: string, req
   const { partCount } = file.multipart
   const outOfPlan = request.part_numbers.filter((n) => n > partCount)
   if (outOfPlan.length) {
+    // 409, not 400: the request is well-formed, but this upload's plan has fewer parts.
     const message = `part_numbers must be between 1 and ${partCount}`
-    throw new AppError('VALIDATION_FAILED', message, [{ field: 'body.part_numbers', message, parts: outOfPlan }])
+    throw new AppError('INVALID_STATE', message, [{ field: 'body.part_numbers', message, parts: outOfPlan }])
   }
   if (file.uploadExpiresAt.getTime() <= Date.now()) {
     throw new AppError('INVALID_STATE', 'The upload window has closed', { expired_at: file.uploadExpiresAt.toISOString() })

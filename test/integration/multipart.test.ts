@@ -199,7 +199,7 @@ describe('a multipart upload', () => {
     const bytes = randomBytes(SIZE)
     const { file_id } = await presignMultipart(bytes)
     const beyond = await alice.request('POST', `/files/${file_id}/parts`, { part_numbers: [4] })
-    expect([beyond.status, beyond.json.error.code]).toEqual([400, 'VALIDATION_FAILED'])
+    expect([beyond.status, beyond.json.error.code]).toEqual([409, 'INVALID_STATE'])
     const repeated = await alice.request('POST', `/files/${file_id}/parts`, { part_numbers: [1, 1] })
     expect([repeated.status, repeated.json.error.code]).toEqual([400, 'VALIDATION_FAILED'])
 

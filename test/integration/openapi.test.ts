@@ -3,6 +3,7 @@ import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { webFallback } from '../../bin/local/web.js'
+import { S3_MAX_OBJECT_SIZE } from '../../functions/core/aws-limits.js'
 import type { LocalRuntime } from '../../bin/local/runtime.js'
 import { ApiClient, postToStorage, resetState, root, startRuntime, tokenFor } from '../fixtures/pipeline.js'
 
@@ -126,7 +127,7 @@ describe('/openapi.json against the running API', () => {
         method: 'POST',
         path: '/files/presigned-upload',
         code: 'PAYLOAD_TOO_LARGE',
-        res: api.presign({ filename: 'big.bin', external_id: 'x', file_size: 6 * 1024 ** 4 }),
+        res: api.presign({ filename: 'big.bin', external_id: 'x', file_size: S3_MAX_OBJECT_SIZE + 1 }),
       },
       {
         method: 'POST',

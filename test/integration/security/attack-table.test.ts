@@ -256,7 +256,6 @@ describe('input at the edge', () => {
     ['a file id that is not a UUID', { file_id: '../../etc/passwd', file_size: 1 }],
     ['an empty batch', { uploads: [] }],
     [`a batch over ${MAX_CONFIRM_BATCH}`, { uploads: Array.from({ length: MAX_CONFIRM_BATCH + 1 }, (_, i) => ({ file_id: uuid.replace(/.{3}$/, String(i).padStart(3, '0')), file_size: 1 })) }],
-    ['a batch with a duplicate file id', { uploads: [{ file_id: uuid, file_size: 1 }, { file_id: uuid, file_size: 1 }] }],
     ['a SQL fragment as the id', { file_id: "' or 1=1 --", file_size: 1 }],
   ]
 
@@ -269,6 +268,18 @@ describe('input at the edge', () => {
     expect(await stateFingerprint()).toEqual(before)
   })
 
+  it('confirms a file a batch repeats once, and fails the repeat as that item\'s VALIDATION_FAILED', async () => {
+    const bytes = Buffer.from('a,b')
+    const { post } = await alice.upload(bytes)
+    const res = await alice.confirm({ uploads: [{ file_id: post.file_id, file_size: 3 }, { file_id: post.file_id, file_size: 99 }] })
+    expect(res.status).toBe(200)
+    expect(res.json).toEqual({
+      confirmed: 1,
+      files: [{ file_id: post.file_id, status: 'UPLOADED' }],
+      failed: [{ file_id: post.file_id, error: { code: 'VALIDATION_FAILED', message: expect.stringContaining('more than once') } }],
+    })
+  })
+
   it.each([
     ['a path id that is not a UUID', '/files/not-a-uuid'],
     ['an encoded traversal as the path id', '/files/..%2F..%2Fetc%2Fpasswd'],
@@ -276,6 +287,7 @@ describe('input at the edge', () => {
     ['a list limit out of range', '/files?limit=1000'],
     ['a list filter with a NUL', '/files?external_id=%00'],
     ['a forged cursor with a non-UUID id', `/files?cursor=${Buffer.from(JSON.stringify(['2026-01-01T00:00:00.000Z', "x' or 1=1"])).toString('base64url')}`],
+    ['a cursor with SQL after the position', `/files?cursor=0.${uuid}'%20or%201=1`],
     ['a forged cursor with an out-of-range date', `/files?cursor=${Buffer.from(JSON.stringify(['-271821-04-20T00:00:00.000Z', uuid])).toString('base64url')}`],
   ])('refuses a read with %s with 400', async (_, path) => {
     const res = await alice.request('GET', path)
