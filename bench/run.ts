@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=hashing,hash-stage,e2e,api,relay,cold]`: measures the pipeline against
+ * `npm run bench [-- --quick] [-- --only=hashing,hash-stage,e2e,api,multipart,relay,cold]`: measures the pipeline against
  * its limits, each figure beside a baseline measured in the same run, prints the figures and
  * rewrites docs/BENCHMARKS.md. Runs against the bench database, Redis DB and LocalStack resources
  * (bench/env.ts), never those of the tests or `npm start`. With --only, the report goes to
@@ -78,7 +78,7 @@ await section('hash-stage', async () => {
   }
 })
 
-if (wants('e2e') || wants('api')) {
+if (wants('e2e') || wants('api') || wants('multipart')) {
   const { spawnRuntime } = await import('./runtime-process.js')
   const { tokenFor } = await import('../test/fixtures/pipeline.js')
   const { createObjectStore } = await import('../functions/core/storage.js')
@@ -96,6 +96,10 @@ if (wants('e2e') || wants('api')) {
     await section('api', async () => {
       const { benchApi } = await import('./api.js')
       return benchApi({ url: runtime.url, token, owner, db, s3, bucket: config.bucketName, quick, log })
+    })
+    await section('multipart', async () => {
+      const { benchMultipart } = await import('./multipart.js')
+      return benchMultipart({ root, url: runtime.url, token, s3, bucket: config.bucketName, sizeMiB: quick ? 256 : 1024, inFlight: [1, 4, 8, 16], log })
     })
   } finally {
     await runtime.stop()

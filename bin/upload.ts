@@ -7,12 +7,14 @@
  * stderr: progress and messages. Exit codes: see EXIT in bin/upload/errors.ts.
  */
 import { stat } from 'node:fs/promises'
-import { basename } from 'node:path'
+import { basename, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ApiClient, storageRefusal, type FileView } from './upload/client.js'
 import { CliError, EXIT, type ExitCode } from './upload/errors.js'
 import { postFileToStorage } from './upload/multipart.js'
+import { hashFile, uploadFileParts } from './upload/parts.js'
 import { ProgressBar } from './upload/progress.js'
+import { ResumeStore, resumeDir } from './upload/resume.js'
 
 const USAGE = `usage: npm run -s upload -- <files…> [options]
 
@@ -21,7 +23,13 @@ const USAGE = `usage: npm run -s upload -- <files…> [options]
   --token T            bearer token (default: $UPLOAD_TOKEN; get one with npm run -s token -- alice)
   --content-type T     Content-Type for every file (default: inferred by the service from the extension)
   --timeout SECONDS    how long to wait for each file to be SYNCED (default: 300)
+  --parallel N         parts in flight at once for a large file (default: 8)
+  --multipart          upload in parts whatever the size (the service decides otherwise)
   --quiet              no progress on stderr
+
+Large files go up in parts. Interrupted (Ctrl-C, kill, network loss)? Run the same command again:
+it resumes the same upload, sending only the parts storage does not hold yet. Resume state lives in
+$UPLOAD_CACHE_DIR or ~/.cache/upload-pipeline/uploads, keyed by the file's path, size and mtime.
 
 Prints "<sha256>  <file>" for every file the service stored with the SHA-256 computed here.
 Exit codes: 0 all verified, 1 a file was refused, failed or did not match,
@@ -34,7 +42,10 @@ interface Options {
   token: string
   contentType: string | undefined
   timeoutMs: number
+  parallel: number
+  multipart: boolean
   quiet: boolean
+  resume: ResumeStore
 }
 
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' {
@@ -50,6 +61,8 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' 
         token: { type: 'string' },
         'content-type': { type: 'string' },
         timeout: { type: 'string' },
+        parallel: { type: 'string' },
+        multipart: { type: 'boolean' },
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -66,6 +79,8 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' 
   if (!/^https?:\/\/[^/]/.test(api) || !URL.canParse(api)) throw new CliError(EXIT.USAGE, `--api must be an http(s) URL, got "${api}"`)
   const timeout = Number(values.timeout ?? 300)
   if (!Number.isFinite(timeout) || timeout <= 0) throw new CliError(EXIT.USAGE, `--timeout must be a positive number of seconds, got "${values.timeout}"`)
+  const parallel = Number(values.parallel ?? 8)
+  if (!Number.isInteger(parallel) || parallel < 1 || parallel > 64) throw new CliError(EXIT.USAGE, `--parallel must be an integer from 1 to 64, got "${values.parallel}"`)
   return {
     files: positionals,
     externalId: values['external-id'] ?? 'cli',
@@ -73,7 +88,10 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' 
     token,
     contentType: values['content-type'],
     timeoutMs: timeout * 1000,
+    parallel,
+    multipart: values.multipart ?? false,
     quiet: values.quiet ?? false,
+    resume: new ResumeStore(resumeDir(env)),
   }
 }
 
@@ -82,6 +100,64 @@ interface Uploaded {
   fileId: string
   sha256: string
   size: number
+  /** Set for a multipart upload: its resume state goes once the file is settled. */
+  resumed?: { absolutePath: string }
+}
+
+/** A status from which resuming can still lead to SYNCED: the upload continues (PENDING) or only waits. */
+const RESUMABLE = new Set(['PENDING', 'UPLOADED', 'SYNCING', 'SYNCED'])
+
+/**
+ * A large file in parts: resumes the upload a previous run left (same path, size and mtime) or starts one,
+ * records it before the first part is sent, sends only the parts storage lacks, and confirms.
+ */
+async function uploadInParts(
+  api: ApiClient,
+  path: string,
+  info: { size: number; mtimeMs: number },
+  start: () => Promise<string>,
+  options: Options,
+): Promise<Uploaded> {
+  const absolutePath = resolve(path)
+  const previous = await options.resume.load(absolutePath, info.size, info.mtimeMs, options.api)
+  const known = previous && (await api.findFile(previous.fileId))
+  let fileId: string
+  if (previous && known && RESUMABLE.has(known.status)) {
+    fileId = previous.fileId
+    if (!options.quiet) process.stderr.write(`upload: ${path}: resuming file ${fileId} (${known.status})\n`)
+  } else {
+    fileId = await start()
+    await options.resume.save({ path: absolutePath, size: info.size, mtimeMs: info.mtimeMs, api: options.api, fileId })
+  }
+  // Parts go out in parallel and out of order; the local hash reads the file front to back meanwhile.
+  const sha256 = hashFile(path)
+  sha256.catch(() => undefined)
+  if (!known || known.status === 'PENDING') {
+    const bar = new ProgressBar(process.stderr, path, info.size, !options.quiet)
+    try {
+      const result = await uploadFileParts({
+        api: options.api,
+        token: options.token,
+        fileId,
+        path,
+        size: info.size,
+        parallel: options.parallel,
+        onProgress: (done) => bar.update(done),
+      })
+      if (!options.quiet && result.resumedParts > 0) {
+        process.stderr.write(`upload: ${path}: ${result.resumedParts} of ${result.partCount} parts were already stored; sent ${result.uploadedParts}\n`)
+      }
+    } catch (error) {
+      if (error instanceof CliError) throw error
+      const code = (error as NodeJS.ErrnoException).code
+      const status = (error as { status?: number }).status
+      const exit = status !== undefined && status < 500 ? EXIT.FAILED : EXIT.SERVICE
+      throw new CliError(exit, `cannot upload ${path} to storage: ${code ?? (error as Error).message}; run the same command again to resume`)
+    }
+    bar.update(info.size, true)
+    await api.confirm(fileId, info.size)
+  }
+  return { path, fileId, sha256: await sha256, size: info.size, resumed: { absolutePath } }
 }
 
 async function upload(api: ApiClient, path: string, options: Options): Promise<Uploaded> {
@@ -90,13 +166,36 @@ async function upload(api: ApiClient, path: string, options: Options): Promise<U
   })
   if (!info.isFile()) throw new CliError(EXIT.USAGE, `${path} is not a regular file`)
   const filename = basename(path)
+  const presign = (multipart: boolean) =>
+    api.presign({
+      filename,
+      external_id: options.externalId,
+      file_size: info.size,
+      ...(options.contentType ? { content_type: options.contentType } : {}),
+      ...(multipart ? { multipart: true } : {}),
+    })
 
-  const post = await api.presign({
-    filename,
-    external_id: options.externalId,
-    file_size: info.size,
-    ...(options.contentType ? { content_type: options.contentType } : {}),
-  })
+  // A file that was being uploaded in parts resumes, whatever the service would choose for it now.
+  const resumable = await options.resume.load(resolve(path), info.size, info.mtimeMs, options.api)
+  let first: Awaited<ReturnType<typeof presign>> | undefined
+  if (!resumable) {
+    first = await presign(options.multipart)
+    if (first.upload_type === 'post') return uploadByPost(api, path, info.size, first, options)
+  }
+  const answer = first
+  // Starting over after a resume that cannot continue stays in parts, as the previous run was.
+  return uploadInParts(api, path, info, async () => (answer ?? (await presign(true))).file_id, options)
+}
+
+async function uploadByPost(
+  api: ApiClient,
+  path: string,
+  size: number,
+  post: Extract<Awaited<ReturnType<ApiClient['presign']>>, { upload_type: 'post' }>,
+  options: Options,
+): Promise<Uploaded> {
+  const filename = basename(path)
+  const info = { size }
   const bar = new ProgressBar(process.stderr, path, info.size, !options.quiet)
   bar.update(0)
   let stored
@@ -136,6 +235,8 @@ async function waitUntilSettled(api: ApiClient, uploaded: Uploaded, options: Opt
 /** Verifies one uploaded file: its stdout line on success, or the exit code it earns. */
 async function verify(api: ApiClient, uploaded: Uploaded, options: Options): Promise<{ line: string } | { exitCode: ExitCode }> {
   const file = await waitUntilSettled(api, uploaded, options)
+  // Settled either way: there is nothing left to resume.
+  if (uploaded.resumed) await options.resume.remove(uploaded.resumed.absolutePath, options.api)
   if (file.status !== 'SYNCED') {
     const why = file.error ? `${file.error.message} (${file.error.code})` : file.status
     process.stderr.write(`upload: ${uploaded.path}: ${file.status}: ${why} [file ${file.id}]\n`)
@@ -191,6 +292,12 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<ExitCode> {
   }
   return exitCode
 }
+
+// The resume state is on disk before the first part is sent, so an interrupted run only needs to say how to go on.
+process.once('SIGINT', () => {
+  process.stderr.write('\nupload: interrupted; run the same command again to resume\n')
+  process.exit(130)
+})
 
 try {
   process.exitCode = await main(process.argv.slice(2), process.env)

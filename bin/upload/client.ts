@@ -11,13 +11,9 @@ export interface FileView {
   hashed_bytes?: number
 }
 
-export interface PresignAnswer {
-  file_id: string
-  upload_url: string
-  form_fields: Record<string, string>
-  expires_at: string
-  max_file_size: number
-}
+export type PresignAnswer =
+  | { file_id: string; upload_type: 'post'; upload_url: string; form_fields: Record<string, string>; expires_at: string; max_file_size: number }
+  | { file_id: string; upload_type: 'multipart'; part_size: number; part_count: number; expires_at: string; max_file_size: number }
 
 /** Statuses the API answers that retrying later may fix. */
 const TRANSIENT = new Set([429, 500, 502, 503, 504])
@@ -66,12 +62,22 @@ export class ApiClient {
     throw new CliError(EXIT.FAILED, `${message} (${code})`)
   }
 
-  presign(input: { filename: string; external_id: string; file_size: number; content_type?: string }): Promise<PresignAnswer> {
+  presign(input: { filename: string; external_id: string; file_size: number; content_type?: string; multipart?: boolean }): Promise<PresignAnswer> {
     return this.request('POST', '/files/presigned-upload', input)
   }
 
   confirm(fileId: string, fileSize: number): Promise<{ files: { file_id: string; status: string }[] }> {
     return this.request('POST', '/files/confirm-uploads', { file_id: fileId, file_size: fileSize })
+  }
+
+  /** The file, or undefined when the service no longer knows it (another owner's, deleted or never there). */
+  async findFile(fileId: string): Promise<FileView | undefined> {
+    try {
+      return await this.getFile(fileId)
+    } catch (error) {
+      if (error instanceof CliError && error.exitCode === EXIT.FAILED && /\(FILE_NOT_FOUND\)$/.test(error.message)) return undefined
+      throw error
+    }
   }
 
   async getFile(fileId: string): Promise<FileView> {

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -22,11 +23,14 @@ export interface PageRig {
  * The local runtime serving the upload page, the test bucket's CORS opened to the page's origin
  * (its port is random), and Chromium with a fresh profile.
  */
-export async function startPageRig(): Promise<PageRig> {
+export async function startPageRig(options: { fallback?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean> } = {}): Promise<PageRig> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`Chromium is not installed at ${CHROMIUM}: run scripts/install-browser.sh (apt-get install -y chromium)`)
   }
-  const runtime = await startRuntime({ fallback: webFallback({ root, storageOrigin: process.env.AWS_ENDPOINT_URL! }) })
+  const page = webFallback({ root, storageOrigin: process.env.AWS_ENDPOINT_URL! })
+  const runtime = await startRuntime({
+    fallback: async (req, res) => (options.fallback ? await options.fallback(req, res) : false) || page(req, res),
+  })
   await provision({ env: process.env, corsAllowedOrigins: [runtime.url, ...DEFAULT_CORS_ALLOWED_ORIGINS] })
   const profile = await mkdtemp(join(tmpdir(), 'upload-pipeline-chromium-'))
   await mkdir(ARTIFACTS, { recursive: true })

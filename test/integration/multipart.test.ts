@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { blobSource, httpPartsApi, uploadParts } from '../../client/src/multipart.js'
 import { loadConfig } from '../../functions/core/config.js'
 import { createDeps, deps } from '../../functions/core/deps.js'
+import { FILE_UPLOADED } from '../../functions/core/outbox.js'
 import { signParts } from '../../functions/core/parts.js'
 import { sweepFiles } from '../../functions/core/sweeper.js'
 import { mustBePost, postToStorage, sha256, usePipeline } from '../fixtures/pipeline.js'
@@ -16,7 +17,8 @@ const bob = pipeline.client('bob')
 
 const partsApi = () => httpPartsApi({ baseUrl: pipeline.url, token: alice.token! })
 const row = (id: string) => deps().db.selectFrom('files').selectAll().where('id', '=', id).executeTakeFirstOrThrow()
-const outboxRows = (id: string) => deps().db.selectFrom('outbox').selectAll().where('file_id', '=', id).execute()
+const outboxRows = (id: string) =>
+  deps().db.selectFrom('outbox').selectAll().where('file_id', '=', id).where('event_type', '=', FILE_UPLOADED).execute()
 
 /** 8 MiB parts (the default plan): 20 MiB + 5 bytes is parts of 8, 8 and 4 MiB + 5. */
 const SIZE = 20 * MiB + 5

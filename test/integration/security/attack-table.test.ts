@@ -424,11 +424,26 @@ describe('storage enforces the presigned policy', () => {
 describe('integrity', () => {
   beforeEach(resetState)
 
-  it('marks a file FAILED with CHECKSUM_MISMATCH when its bytes differ from the declared sha256, and never serves them', async () => {
+  it('refuses a POST of bytes other than the declared sha256 at storage, so the confirm finds nothing', async () => {
     const declared = sha256(Buffer.from('what the client meant to send'))
     const bytes = Buffer.from('what actually arrived')
-    const { post } = await alice.upload(bytes, { sha256: declared })
-    expect((await alice.confirm({ file_id: post.file_id, file_size: bytes.length })).status).toBe(200)
+    const { post, stored } = await alice.upload(bytes, { sha256: declared })
+    expect(stored.status).toBe(400)
+    expect(await headObject(post.form_fields.key!)).toBeUndefined()
+    const confirm = await alice.confirm({ file_id: post.file_id, file_size: bytes.length })
+    expect([confirm.status, confirm.json.error.code]).toEqual([409, 'UPLOAD_NOT_FOUND'])
+  })
+
+  it('marks a multipart file FAILED with CHECKSUM_MISMATCH when its bytes differ from the declared sha256, and never serves them', async () => {
+    // S3 has no full-object SHA-256 for multipart uploads (only composite or CRC), so the hash stage is the check.
+    const declared = sha256(Buffer.from('what the client meant to send'))
+    const bytes = Buffer.from('what actually arrived')
+    const presign = await alice.presign({ filename: 'm.bin', external_id: 'e', file_size: bytes.length, sha256: declared, multipart: true })
+    const fileId: string = presign.json.file_id
+    const signed = await alice.request('POST', `/files/${fileId}/parts`, { part_numbers: [1] })
+    expect((await fetch(signed.json.parts[0].url, { method: 'PUT', body: bytes })).status).toBe(200)
+    expect((await alice.confirm({ file_id: fileId, file_size: bytes.length })).status).toBe(200)
+    const post = { file_id: fileId }
     const res = await alice.waitForStatus(post.file_id)
     expect(res.json.file.status).toBe('FAILED')
     expect(res.json.file.error.code).toBe('CHECKSUM_MISMATCH')

@@ -1,0 +1,51 @@
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { open } from 'node:fs/promises'
+import { httpPartsApi, uploadParts, type PartSource, type UploadPartsResult } from '../../client/src/multipart.js'
+
+/** A file on disk as the uploader reads it: each part read on demand at its offset, so memory holds only parts in flight. */
+async function fileSource(path: string, size: number): Promise<PartSource & { close(): Promise<void> }> {
+  const handle = await open(path, 'r')
+  return {
+    size,
+    async read(start, end) {
+      const buffer = Buffer.allocUnsafe(end - start)
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, start)
+      if (bytesRead !== buffer.length) throw new Error(`${path} changed while it was being uploaded`)
+      return buffer
+    },
+    close: () => handle.close(),
+  }
+}
+
+/** SHA-256 of the file, read front to back: the parts go out in parallel and out of order. */
+export async function hashFile(path: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}
+
+/** Sends the parts storage lacks for `fileId`, `parallel` at a time, each with its SHA-256 for storage to check. */
+export async function uploadFileParts(input: {
+  api: string
+  token: string
+  fileId: string
+  path: string
+  size: number
+  parallel: number
+  onProgress: (bytesDone: number) => void
+}): Promise<UploadPartsResult> {
+  const source = await fileSource(input.path, input.size)
+  try {
+    return await uploadParts({
+      fileId: input.fileId,
+      source,
+      api: httpPartsApi({ baseUrl: input.api, token: input.token }),
+      concurrency: input.parallel,
+      checksums: true,
+      onProgress: (p) => input.onProgress(p.bytesDone),
+    })
+  } finally {
+    await source.close()
+  }
+}
