@@ -23,6 +23,8 @@ env.CORS_ALLOWED_ORIGINS ??= [
 
 const resources = await provision({ env })
 env.FILES_QUEUE_URL = resources.queueUrl
+env.WEBHOOKS_QUEUE_URL = resources.webhooksQueueUrl
+env.WEBHOOK_RESULTS_QUEUE_URL = resources.webhookResultsQueueUrl
 await ensureDatabase(env.DATABASE_URL!)
 
 // Imported after the environment is complete: deps() reads it on first use.

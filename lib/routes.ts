@@ -19,8 +19,13 @@ export interface Route {
 
 export interface QueueConsumer {
   readonly id: string
-  readonly queue: 'files'
+  readonly queue: 'files' | 'webhooks' | 'webhook-results'
   readonly entry: string
+  /**
+   * `internet`: outside the VPC, with no route to the database, the cache or anything private: the
+   * webhook sender, which calls arbitrary public URLs. Default: inside the VPC.
+   */
+  readonly network?: 'vpc' | 'internet'
   readonly batchSize: number
   readonly maxBatchingWindowSeconds: number
   readonly maxConcurrency: number
@@ -41,6 +46,12 @@ export const routes = [
   { id: 'ListFiles', method: 'GET', path: '/files', entry: 'functions/list-files.ts' },
   { id: 'GetFile', method: 'GET', path: '/files/{id}', entry: 'functions/get-file.ts', memoryMb: 512 },
   { id: 'DeleteFile', method: 'DELETE', path: '/files/{id}', entry: 'functions/delete-file.ts' },
+  { id: 'CreateWebhook', method: 'POST', path: '/webhooks', entry: 'functions/create-webhook.ts' },
+  { id: 'ListWebhooks', method: 'GET', path: '/webhooks', entry: 'functions/list-webhooks.ts' },
+  { id: 'DeleteWebhook', method: 'DELETE', path: '/webhooks/{id}', entry: 'functions/delete-webhook.ts' },
+  { id: 'ListWebhookDeliveries', method: 'GET', path: '/webhooks/{id}/deliveries', entry: 'functions/list-webhook-deliveries.ts' },
+  // A new secret, shown once; the old one keeps signing beside it for WEBHOOK_SECRET_GRACE_SECONDS.
+  { id: 'RotateWebhookSecret', method: 'POST', path: '/webhooks/{id}/rotate-secret', entry: 'functions/rotate-webhook-secret.ts' },
   { id: 'Health', method: 'GET', path: '/health', entry: 'functions/health.ts', public: true },
 ] as const satisfies readonly Route[]
 
@@ -56,6 +67,26 @@ export const queueConsumers = [
     // within the timeout, where 256 MB (about 0.15 vCPU) would need several times longer.
     timeoutSeconds: 300,
     memoryMb: 1024,
+  },
+  {
+    id: 'SendWebhooks',
+    queue: 'webhooks',
+    entry: 'functions/send-webhooks.ts',
+    network: 'internet',
+    batchSize: 10,
+    maxBatchingWindowSeconds: 0,
+    maxConcurrency: 10,
+    // Ten attempts in parallel, each cut off after 15 s (functions/core/webhooks.ts).
+    timeoutSeconds: 30,
+  },
+  {
+    id: 'RecordWebhookResults',
+    queue: 'webhook-results',
+    entry: 'functions/record-webhook-results.ts',
+    batchSize: 10,
+    maxBatchingWindowSeconds: 0,
+    maxConcurrency: 5,
+    timeoutSeconds: 30,
   },
 ] as const satisfies readonly QueueConsumer[]
 

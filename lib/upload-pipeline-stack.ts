@@ -60,6 +60,9 @@ export class UploadPipelineStack extends Stack {
       secretsManagerEndpoint: network.secretsManagerEndpoint,
       corsOrigins: props.corsOrigins,
       queueVisibilityTimeout: visibilityTimeout,
+      webhookQueueVisibilityTimeout: Duration.seconds(
+        Math.max(...queueConsumers.filter((c) => c.queue !== 'files').map((c) => c.timeoutSeconds)) * VISIBILITY_TIMEOUT_FACTOR,
+      ),
       maxReceiveCount: MAX_RECEIVE_COUNT,
       database: props.database,
       cache: props.cache,

@@ -22,12 +22,14 @@ import {
   SQSClient,
   type QueueAttributeName,
 } from '@aws-sdk/client-sqs'
+import { CreateEventBusCommand, EventBridgeClient, ResourceAlreadyExistsException } from '@aws-sdk/client-eventbridge'
 import { queueConsumers, VISIBILITY_TIMEOUT_FACTOR } from '../lib/routes.js'
 
 export const DEFAULT_ENDPOINT = 'http://127.0.0.1:4566'
 export const DEFAULT_REGION = 'us-east-1'
 export const DEFAULT_BUCKET_NAME = 'upload-pipeline-files'
 export const DEFAULT_QUEUE_NAME = 'upload-pipeline-files'
+export const DEFAULT_EVENT_BUS_NAME = 'upload-pipeline-events'
 export const DEFAULT_CORS_ALLOWED_ORIGINS: readonly string[] = ['http://localhost:3000', 'http://127.0.0.1:3000']
 /** SQS requires the visibility timeout to cover the consumer's whole run: 6 x its timeout (lib/routes.ts). */
 export const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = hashConsumerTimeoutSeconds() * VISIBILITY_TIMEOUT_FACTOR
@@ -57,6 +59,10 @@ export interface ProvisionOptions {
 }
 
 export interface ProvisionResult {
+  /** Undefined when LocalStack's events service did not answer (the bus is then missing). */
+  readonly eventBusName: string | undefined
+  readonly webhooksQueueUrl: string
+  readonly webhookResultsQueueUrl: string
   readonly bucketName: string
   readonly queueName: string
   readonly queueUrl: string
@@ -71,7 +77,7 @@ export class ProvisionConfigError extends Error {
   override readonly name = 'ProvisionConfigError'
 }
 
-type ResolvedOptions = Required<Omit<ProvisionOptions, 'env'>>
+type ResolvedOptions = Required<Omit<ProvisionOptions, 'env'>> & { eventBusName: string }
 
 export function resolveProvisionOptions(options: ProvisionOptions = {}): ResolvedOptions {
   const env = options.env ?? process.env
@@ -90,6 +96,7 @@ export function resolveProvisionOptions(options: ProvisionOptions = {}): Resolve
       parseInteger('FILES_QUEUE_VISIBILITY_TIMEOUT', fromEnv('FILES_QUEUE_VISIBILITY_TIMEOUT')) ??
       DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
     maxReceiveCount: options.maxReceiveCount ?? MAX_RECEIVE_COUNT,
+    eventBusName: fromEnv('FILES_EVENT_BUS_NAME') ?? DEFAULT_EVENT_BUS_NAME,
   }
   // SQS limits: visibility 0..43200 s, maxReceiveCount 1..1000.
   assertIntegerIn('visibility timeout', resolved.visibilityTimeoutSeconds, 0, 43_200)
@@ -117,7 +124,21 @@ export async function provision(options: ProvisionOptions = {}): Promise<Provisi
       MessageRetentionPeriod: String(QUEUE_RETENTION_SECONDS),
       RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: o.maxReceiveCount }),
     })
+    const withDlq = async (name: string) => {
+      const dead = await ensureQueue(sqs, `${name}-dlq`, { MessageRetentionPeriod: String(DLQ_RETENTION_SECONDS) })
+      return ensureQueue(sqs, name, {
+        VisibilityTimeout: String(webhookVisibilitySeconds()),
+        MessageRetentionPeriod: String(QUEUE_RETENTION_SECONDS),
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dead.arn, maxReceiveCount: o.maxReceiveCount }),
+      })
+    }
+    const webhooks = await withDlq(`${o.queueName}-webhooks`)
+    const results = await withDlq(`${o.queueName}-webhook-results`)
+    const eventBusName = await ensureEventBus(clientConfig, o.eventBusName)
     return {
+      eventBusName,
+      webhooksQueueUrl: webhooks.url,
+      webhookResultsQueueUrl: results.url,
       bucketName: o.bucketName,
       queueName: o.queueName,
       queueUrl: queue.url,
@@ -209,6 +230,26 @@ function sameAttribute(name: string, current: string | undefined, wanted: string
   } catch {
     return false
   }
+}
+
+/** The bus, idempotently. LocalStack started without the events service leaves it out, with a warning. */
+async function ensureEventBus(clientConfig: { endpoint: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string } }, name: string): Promise<string | undefined> {
+  const eventBridge = new EventBridgeClient(clientConfig)
+  try {
+    await eventBridge.send(new CreateEventBusCommand({ Name: name }))
+    return name
+  } catch (error) {
+    if (error instanceof ResourceAlreadyExistsException) return name
+    process.stderr.write(`provision: event bus ${name} not created (is SERVICES=s3,sqs,events?): ${String(error)}\n`)
+    return undefined
+  } finally {
+    eventBridge.destroy()
+  }
+}
+
+function webhookVisibilitySeconds(): number {
+  const timeouts = queueConsumers.filter((c) => c.queue !== 'files').map((c) => c.timeoutSeconds)
+  return Math.max(...timeouts) * VISIBILITY_TIMEOUT_FACTOR
 }
 
 function hashConsumerTimeoutSeconds(): number {

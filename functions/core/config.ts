@@ -1,3 +1,5 @@
+import { DEFAULT_RETRY_SCHEDULE_SECONDS } from './webhooks.js'
+
 /**
  * One typed, frozen configuration, parsed once per execution environment from the environment.
  * Required variables fail fast with their name; tunables have documented defaults.
@@ -37,6 +39,18 @@ export interface Config {
   /** The queue's maxReceiveCount: the last delivery marks a failing file FAILED before the DLQ. */
   readonly maxReceiveCount: number
   readonly outboxRetentionHours: number
+  /** The EventBridge bus every file event is put on (FILES_EVENT_BUS_NAME). */
+  readonly eventBusName: string | undefined
+  /** Where the relay hands webhook deliveries to the sender (WEBHOOKS_QUEUE_URL). */
+  readonly webhooksQueueUrl: string | undefined
+  /** Where the sender reports each attempt back (WEBHOOK_RESULTS_QUEUE_URL). */
+  readonly webhookResultsQueueUrl: string | undefined
+  /** Lets webhooks reach loopback and private addresses: the local runtime's default, never the stack's. */
+  readonly webhookAllowPrivateNetworks: boolean
+  /** Seconds to wait after each failed attempt; when they run out the endpoint is disabled. */
+  readonly webhookRetryScheduleSeconds: readonly number[]
+  /** How long a rotated-out secret keeps signing beside the new one. */
+  readonly webhookSecretGraceSeconds: number
 }
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -87,6 +101,16 @@ export function loadConfig(env: Env = process.env): Config {
     return raw.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)
   }
 
+  const seconds = (name: string, fallback: readonly number[]): readonly number[] => {
+    const raw = env[name]?.trim()
+    if (!raw) return fallback
+    const values = raw.split(',').map((s) => Number(s.trim()))
+    if (values.some((v) => !Number.isSafeInteger(v) || v < 0)) {
+      throw new ConfigError(`Environment variable ${name} must be comma-separated integers >= 0, got "${raw}"`)
+    }
+    return Object.freeze(values)
+  }
+
   const config: Config = {
     region: env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || required('AWS_REGION'),
     awsEndpointUrl: env.AWS_ENDPOINT_URL?.trim() || undefined,
@@ -113,6 +137,12 @@ export function loadConfig(env: Env = process.env): Config {
     stuckAfterSeconds: integer('STUCK_AFTER_SECONDS', 900, 1),
     maxReceiveCount: integer('MAX_RECEIVE_COUNT', 5, 1),
     outboxRetentionHours: integer('OUTBOX_RETENTION_HOURS', 72, 0),
+    eventBusName: env.FILES_EVENT_BUS_NAME?.trim() || undefined,
+    webhooksQueueUrl: env.WEBHOOKS_QUEUE_URL?.trim() || undefined,
+    webhookResultsQueueUrl: env.WEBHOOK_RESULTS_QUEUE_URL?.trim() || undefined,
+    webhookAllowPrivateNetworks: flag('WEBHOOK_ALLOW_PRIVATE_NETWORKS', false),
+    webhookRetryScheduleSeconds: seconds('WEBHOOK_RETRY_SCHEDULE_SECONDS', DEFAULT_RETRY_SCHEDULE_SECONDS),
+    webhookSecretGraceSeconds: integer('WEBHOOK_SECRET_GRACE_SECONDS', 86_400, 0),
   }
   // Presigned POST is limited to 5 GiB by S3; inline content must fit Lambda's 6 MB response once base64-encoded.
   if (config.maxFileSize > 5 * 1024 ** 3) throw new ConfigError('MAX_FILE_SIZE must be at most 5 GiB (S3 POST limit)')

@@ -3,6 +3,7 @@ export const ERROR_STATUS = {
   VALIDATION_FAILED: 400,
   UNAUTHORIZED: 401,
   FILE_NOT_FOUND: 404,
+  WEBHOOK_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   UPLOAD_NOT_FOUND: 409,
@@ -53,3 +54,4 @@ export class DependencyUnavailableError extends Error {
 }
 
 export const fileNotFound = (): AppError => new AppError('FILE_NOT_FOUND', 'File not found')
+export const webhookNotFound = (): AppError => new AppError('WEBHOOK_NOT_FOUND', 'Webhook not found')

@@ -8,7 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs'
 import * as events from 'aws-cdk-lib/aws-events'
 import * as targets from 'aws-cdk-lib/aws-events-targets'
 import { Construct } from 'constructs'
-import { queueConsumers, routes, scheduledTasks, type Route } from '../routes.js'
+import { queueConsumers, routes, scheduledTasks, type QueueConsumer, type Route } from '../routes.js'
 import {
   AppFunction,
   type AppFunctionDefaults,
@@ -35,8 +35,15 @@ const ACCESS = {
   DeleteFile: { bucket: ['erase'], cache: ['connect'] },
   Health: { bucket: ['probe'], queue: ['probe'], cache: ['connect'] },
   HashFile: { bucket: ['read'], cache: ['connect'] },
-  RelayOutbox: { queue: ['send'] },
-  SweepFiles: { bucket: ['delete', 'erase'], queue: ['send'], cache: ['connect'] },
+  CreateWebhook: {},
+  ListWebhooks: {},
+  DeleteWebhook: {},
+  ListWebhookDeliveries: {},
+  RotateWebhookSecret: {},
+  SendWebhooks: { webhookResultsQueue: ['send'] },
+  RecordWebhookResults: { webhookQueue: ['send'] },
+  RelayOutbox: { queue: ['send'], events: ['put'], webhookQueue: ['send'] },
+  SweepFiles: { bucket: ['delete', 'erase'], queue: ['send'], cache: ['connect'], events: ['put'] },
 } as const satisfies Record<FunctionId, FunctionAccess>
 
 export interface JwtSettings {
@@ -66,8 +73,10 @@ export class Api extends Construct {
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id)
     const { resources } = props
-    const defineFunction = (fnId: FunctionId, spec: Omit<AppFunctionProps, keyof AppFunctionDefaults>) =>
-      new AppFunction(this, fnId, { ...props.functionDefaults, ...spec }).bind(resources, ACCESS[fnId])
+    const defineFunction = (fnId: FunctionId, spec: Omit<AppFunctionProps, keyof AppFunctionDefaults>, network: 'vpc' | 'internet' = 'vpc') =>
+      network === 'vpc'
+        ? new AppFunction(this, fnId, { ...props.functionDefaults, ...spec }).bind(resources, ACCESS[fnId])
+        : new AppFunction(this, fnId, { ...props.functionDefaults, vpc: undefined, ...spec }).bindOutsideVpc(resources, ACCESS[fnId])
 
     this.httpApi = new apigw.HttpApi(this, 'HttpApi', {
       description: 'Upload pipeline HTTP API (payload format 2.0)',
@@ -136,13 +145,15 @@ export class Api extends Construct {
       functions.push(fn)
     }
 
-    const queues = { files: resources.queue }
-    for (const consumer of queueConsumers) {
-      const fn = defineFunction(consumer.id, {
-        entry: consumer.entry,
-        memoryMb: consumer.memoryMb,
-        timeoutSeconds: consumer.timeoutSeconds,
-      })
+    const queues = { files: resources.queue, webhooks: resources.webhookQueue, 'webhook-results': resources.webhookResultsQueue }
+    for (const consumer of queueConsumers as readonly (QueueConsumer & { id: FunctionId })[]) {
+      // The webhook sender calls arbitrary public URLs: outside the VPC it has no path to anything private
+      // even if an address check were bypassed, and it needs no NAT; its queue message carries all it needs.
+      const fn = defineFunction(
+        consumer.id,
+        { entry: consumer.entry, memoryMb: consumer.memoryMb, timeoutSeconds: consumer.timeoutSeconds },
+        consumer.network,
+      )
       fn.addEventSource(
         new SqsEventSource(queues[consumer.queue], {
           batchSize: consumer.batchSize,

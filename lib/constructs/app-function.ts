@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib'
 import * as ec2 from 'aws-cdk-lib/aws-ec2'
+import type * as events from 'aws-cdk-lib/aws-events'
 import * as iam from 'aws-cdk-lib/aws-iam'
 import * as lambda from 'aws-cdk-lib/aws-lambda'
 import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs'
@@ -35,6 +36,7 @@ export const BUNDLE = {
 export type BucketAccess = 'read' | 'put' | 'delete' | 'erase' | 'probe'
 export type QueueAccess = 'send' | 'probe'
 export type CacheAccess = 'connect'
+export type EventsAccess = 'put'
 
 /** What a function needs to reach the database: the proxy it connects through, as which user, to which database. */
 export interface DatabaseEndpoint {
@@ -59,6 +61,9 @@ export interface PipelineResources {
   readonly queue: sqs.IQueue
   readonly database: DatabaseEndpoint
   readonly cache: CacheEndpoint
+  readonly eventBus: events.IEventBus
+  readonly webhookQueue: sqs.IQueue
+  readonly webhookResultsQueue: sqs.IQueue
 }
 
 /** What a function may do with each resource; an omitted resource gets its environment variable only. */
@@ -66,10 +71,14 @@ export interface FunctionAccess {
   readonly bucket?: readonly BucketAccess[]
   readonly queue?: readonly QueueAccess[]
   readonly cache?: readonly CacheAccess[]
+  readonly events?: readonly EventsAccess[]
+  readonly webhookQueue?: readonly QueueAccess[]
+  readonly webhookResultsQueue?: readonly QueueAccess[]
 }
 
 export interface AppFunctionDefaults {
-  readonly vpc: ec2.IVpc
+  /** Undefined only for a function that must reach the internet and nothing private (the webhook sender). */
+  readonly vpc: ec2.IVpc | undefined
   readonly vpcSubnets: ec2.SubnetSelection
   readonly logRetention: logs.RetentionDays
   /** Tunables every function receives (names from `functions/core/config.ts`). */
@@ -109,7 +118,7 @@ export class AppFunction extends NodejsFunction {
       description: props.entry,
       logGroup,
       vpc: props.vpc,
-      vpcSubnets: props.vpcSubnets,
+      vpcSubnets: props.vpc ? props.vpcSubnets : undefined,
       retryAttempts: props.retryAttempts,
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
@@ -159,6 +168,31 @@ export class AppFunction extends NodejsFunction {
       .bindQueue(resources.queue, ...(access.queue ?? []))
       .bindDatabase(resources.database)
       .bindCache(resources.cache, ...(access.cache ?? []))
+      .bindEvents(resources, access)
+  }
+
+  /**
+   * For a function outside the VPC: the same environment (the shared config requires every location), but
+   * no network path to the database or the cache and no database grant; only the queues in `access`.
+   */
+  bindOutsideVpc(resources: PipelineResources, access: FunctionAccess): this {
+    const { database } = resources
+    this.addEnvironment('DATABASE_URL', `postgres://${database.username}@${database.proxy.endpoint}:${database.port}/${database.databaseName}?sslmode=verify-full`)
+    return this.bindBucket(resources.bucket, ...(access.bucket ?? []))
+      .bindQueue(resources.queue, ...(access.queue ?? []))
+      .bindCache(resources.cache)
+      .bindEvents(resources, access)
+  }
+
+  /** Sets `FILES_EVENT_BUS_NAME`, `WEBHOOKS_QUEUE_URL` and `WEBHOOK_RESULTS_QUEUE_URL` and grants only `access`. */
+  bindEvents(resources: PipelineResources, access: FunctionAccess): this {
+    this.addEnvironment('FILES_EVENT_BUS_NAME', resources.eventBus.eventBusName)
+    this.addEnvironment('WEBHOOKS_QUEUE_URL', resources.webhookQueue.queueUrl)
+    this.addEnvironment('WEBHOOK_RESULTS_QUEUE_URL', resources.webhookResultsQueue.queueUrl)
+    if (access.events?.includes('put')) resources.eventBus.grantPutEventsTo(this)
+    if (access.webhookQueue?.includes('send')) resources.webhookQueue.grantSendMessages(this)
+    if (access.webhookResultsQueue?.includes('send')) resources.webhookResultsQueue.grantSendMessages(this)
+    return this
   }
 
   /**

@@ -5,6 +5,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs'
 import * as rds from 'aws-cdk-lib/aws-rds'
 import * as s3 from 'aws-cdk-lib/aws-s3'
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager'
+import * as events from 'aws-cdk-lib/aws-events'
 import * as sqs from 'aws-cdk-lib/aws-sqs'
 import { Construct } from 'constructs'
 import type { CacheEndpoint, DatabaseEndpoint } from './app-function.js'
@@ -30,6 +31,8 @@ export interface DataProps {
   /** Browser origins allowed to POST uploads straight to the bucket. */
   readonly corsOrigins: readonly string[]
   readonly queueVisibilityTimeout: Duration
+  /** Six times the webhook consumers' timeout. */
+  readonly webhookQueueVisibilityTimeout: Duration
   readonly maxReceiveCount: number
   readonly database: DatabaseSettings
   readonly cache: CacheSettings
@@ -50,6 +53,12 @@ export class Data extends Construct {
   readonly bucket: s3.Bucket
   readonly queue: sqs.Queue
   readonly deadLetterQueue: sqs.Queue
+  /** Every final-state event (`Source: upload-pipeline`), archived for replay. */
+  readonly eventBus: events.EventBus
+  readonly webhookQueue: sqs.Queue
+  readonly webhookDeadLetterQueue: sqs.Queue
+  readonly webhookResultsQueue: sqs.Queue
+  readonly webhookResultsDeadLetterQueue: sqs.Queue
   readonly databaseSecret: secretsmanager.ISecret
   readonly databaseClusterArn: string
   readonly database: DatabaseEndpoint
@@ -61,6 +70,39 @@ export class Data extends Construct {
     const queues = this.createQueues(props)
     this.queue = queues.queue
     this.deadLetterQueue = queues.deadLetterQueue
+
+    this.eventBus = new events.EventBus(this, 'FilesEventBus', { description: 'Upload pipeline file events' })
+    // Replays go to the bus again (docs/RUNBOOK.md); retention covers a month of integrators' outages.
+    this.eventBus.archive('FilesEventArchive', {
+      description: 'Every upload-pipeline event, for replay',
+      eventPattern: { source: ['upload-pipeline'] },
+      retention: Duration.days(30),
+    })
+    // Webhook messages are derivable from the database (deliveries are re-dispatched when their lease runs
+    // out), so the queues go with the stack; their DLQs keep what failed for inspection.
+    const webhookQueue = (id: string, visibilityTimeout: Duration) => {
+      const deadLetterQueue = new sqs.Queue(this, `${id}DeadLetterQueue`, {
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        retentionPeriod: Duration.days(14),
+        removalPolicy: RemovalPolicy.RETAIN,
+      })
+      const queue = new sqs.Queue(this, `${id}Queue`, {
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        visibilityTimeout,
+        retentionPeriod: Duration.days(4),
+        deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
+        removalPolicy: RemovalPolicy.DESTROY,
+      })
+      return { queue, deadLetterQueue }
+    }
+    const webhooks = webhookQueue('Webhooks', props.webhookQueueVisibilityTimeout)
+    const results = webhookQueue('WebhookResults', props.webhookQueueVisibilityTimeout)
+    this.webhookQueue = webhooks.queue
+    this.webhookDeadLetterQueue = webhooks.deadLetterQueue
+    this.webhookResultsQueue = results.queue
+    this.webhookResultsDeadLetterQueue = results.deadLetterQueue
     const database = this.createDatabase(props)
     this.databaseSecret = database.secret
     this.databaseClusterArn = database.clusterArn
