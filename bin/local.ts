@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { SQSClient } from '@aws-sdk/client-sqs'
 import { DEFAULT_CORS_ALLOWED_ORIGINS, provision } from '../localstack/provision.js'
 import { authOptionsFromEnv, createVerifier } from './local/auth.js'
-import { ensureDatabase } from './local/database.js'
+import { bootstrapDatabase } from './local/database.js'
 import { applyLocalEnvironment } from './local/environment.js'
 import { startLocalRuntime } from './local/runtime.js'
 import { webFallback } from './local/web.js'
@@ -23,21 +23,15 @@ env.CORS_ALLOWED_ORIGINS ??= [
 
 const resources = await provision({ env })
 env.FILES_QUEUE_URL = resources.queueUrl
-env.WEBHOOKS_QUEUE_URL = resources.webhooksQueueUrl
-env.WEBHOOK_RESULTS_QUEUE_URL = resources.webhookResultsQueueUrl
-await ensureDatabase(env.DATABASE_URL!)
-
+const applied = await bootstrapDatabase(env.DATABASE_URL!)
 // Imported after the environment is complete: deps() reads it on first use.
-const { migrateToLatest } = await import('../functions/core/db.js')
 const { deps } = await import('../functions/core/deps.js')
-const applied = await migrateToLatest(deps().db)
 
 const runtime = await startLocalRuntime({
   root,
   port,
   host: env.HOST ?? '127.0.0.1',
-  queueUrl: resources.queueUrl,
-  queueArn: resources.queueArn,
+  queues: resources.queues,
   sqs: new SQSClient({ region: env.AWS_REGION, endpoint: env.AWS_ENDPOINT_URL }),
   verify: createVerifier(authOptionsFromEnv(env)),
   pollers: Number(env.LOCAL_POLLERS ?? 4),

@@ -17,15 +17,18 @@ export interface Route {
   readonly timeoutSeconds?: number
 }
 
+/** The queues of `lib/settings.ts`; each consumer reads exactly one. */
+export type QueueName = 'files' | 'webhooks' | 'webhook-results'
+
 export interface QueueConsumer {
   readonly id: string
-  readonly queue: 'files' | 'webhooks' | 'webhook-results'
-  readonly entry: string
+  readonly queue: QueueName
   /**
    * `internet`: outside the VPC, with no route to the database, the cache or anything private: the
    * webhook sender, which calls arbitrary public URLs. Default: inside the VPC.
    */
   readonly network?: 'vpc' | 'internet'
+  readonly entry: string
   readonly batchSize: number
   readonly maxBatchingWindowSeconds: number
   readonly maxConcurrency: number
@@ -33,6 +36,7 @@ export interface QueueConsumer {
   readonly memoryMb?: number
 }
 
+/** Timeouts and memory not given here are `FUNCTION_DEFAULTS` in `lib/settings.ts`. */
 export interface ScheduledTask {
   readonly id: string
   readonly entry: string
@@ -42,10 +46,13 @@ export interface ScheduledTask {
 
 export const routes = [
   { id: 'PresignUpload', method: 'POST', path: '/files/presigned-upload', entry: 'functions/presign-upload.ts' },
-  { id: 'ConfirmUploads', method: 'POST', path: '/files/confirm-uploads', entry: 'functions/confirm-uploads.ts' },
+  // Completing a multipart upload can take S3 a while for many parts: up to HTTP API's 30 s integration limit.
+  { id: 'ConfirmUploads', method: 'POST', path: '/files/confirm-uploads', entry: 'functions/confirm-uploads.ts', timeoutSeconds: 29 },
   { id: 'ListFiles', method: 'GET', path: '/files', entry: 'functions/list-files.ts' },
   { id: 'GetFile', method: 'GET', path: '/files/{id}', entry: 'functions/get-file.ts', memoryMb: 512 },
   { id: 'DeleteFile', method: 'DELETE', path: '/files/{id}', entry: 'functions/delete-file.ts' },
+  { id: 'SignParts', method: 'POST', path: '/files/{id}/parts', entry: 'functions/sign-parts.ts' },
+  { id: 'ListParts', method: 'GET', path: '/files/{id}/parts', entry: 'functions/list-parts.ts' },
   { id: 'CreateWebhook', method: 'POST', path: '/webhooks', entry: 'functions/create-webhook.ts' },
   { id: 'ListWebhooks', method: 'GET', path: '/webhooks', entry: 'functions/list-webhooks.ts' },
   { id: 'DeleteWebhook', method: 'DELETE', path: '/webhooks/{id}', entry: 'functions/delete-webhook.ts' },
@@ -94,6 +101,3 @@ export const scheduledTasks = [
   { id: 'RelayOutbox', entry: 'functions/relay-outbox.ts', everySeconds: 60, timeoutSeconds: 60 },
   { id: 'SweepFiles', entry: 'functions/sweep-files.ts', everySeconds: 300, timeoutSeconds: 120 },
 ] as const satisfies readonly ScheduledTask[]
-
-/** SQS requires a visibility timeout of at least six times the consumer's timeout. */
-export const VISIBILITY_TIMEOUT_FACTOR = 6

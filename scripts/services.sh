@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Ensure every service the product and its tests need is up, starting whatever is down:
-#   PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379, LocalStack (S3 + SQS) 127.0.0.1:4566 + provisioning.
+#   PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379, the machine's one LocalStack (S3, SQS, EventBridge)
+#   127.0.0.1:4566 + provisioning (localstack/start.sh reuses it when another checkout started it).
 # Idempotent, and fast when everything is already running.
 set -euo pipefail
 

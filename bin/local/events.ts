@@ -1,6 +1,17 @@
+import type { FunctionSettings } from '../../lib/settings.js'
 import { randomUUID } from 'node:crypto'
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, Context, SQSRecord } from 'aws-lambda'
 import type { JWTPayload } from 'jose'
+
+/**
+ * The request target split at its first `?`, as API Gateway sees it. Not `new URL()`: it throws on targets such
+ * as `//%zz`, `//[::1` or `http://host:99999/` and reads `//host/path` as a host. Any target that is not a known
+ * path simply matches no route.
+ */
+export function splitTarget(target: string): { pathname: string; query: string } {
+  const q = target.indexOf('?')
+  return q === -1 ? { pathname: target, query: '' } : { pathname: target.slice(0, q), query: target.slice(q + 1) }
+}
 
 /** An API Gateway HTTP API (payload format 2.0) event, as the real integration sends it. */
 export function httpApiEvent(input: {
@@ -63,14 +74,15 @@ export function httpApiEvent(input: {
 }
 
 /** A Lambda context for a locally invoked handler. */
-export function lambdaContext(functionName: string, timeoutSeconds: number): Context {
+/** The context Lambda gives an invocation of a function with these settings (its deadline and memory). */
+export function lambdaContext(functionName: string, { timeoutSeconds, memoryMb }: FunctionSettings): Context {
   const deadline = Date.now() + timeoutSeconds * 1000
   return {
     callbackWaitsForEmptyEventLoop: false,
     functionName,
     functionVersion: '$LATEST',
     invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
-    memoryLimitInMB: '256',
+    memoryLimitInMB: String(memoryMb),
     awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: 'local',

@@ -1,3 +1,5 @@
+import { S3_MAX_OBJECT_SIZE, S3_MAX_PART_SIZE, S3_MAX_POST_SIZE, S3_MIN_PART_SIZE } from './aws-limits.js'
+import { pipelineEnvironment } from '../../lib/settings.js'
 import { DEFAULT_RETRY_SCHEDULE_SECONDS } from './webhooks.js'
 
 /**
@@ -24,6 +26,14 @@ export interface Config {
   /** Lifetime of a presigned GET `download_url`. */
   readonly downloadUrlTtlSeconds: number
   readonly maxFileSize: number
+  /** A declared size above this is uploaded in parts (`upload_type: "multipart"`); at most S3's POST limit. */
+  readonly multipartThreshold: number
+  /** The preferred part size; raised where needed to keep a file within S3's 10,000 parts. */
+  readonly multipartPartSize: number
+  /** Lifetime of one presigned UploadPart URL; a client asks for fresh ones at any time. */
+  readonly partUrlTtlSeconds: number
+  /** How long a multipart upload may take before the sweeper expires it and aborts its parts. */
+  readonly multipartUploadTtlSeconds: number
   /** Files up to this size are cached in Redis and returned inline by `GET /files/{id}`. */
   readonly cacheMaxBytes: number
   readonly cacheTtlSeconds: number
@@ -38,7 +48,27 @@ export interface Config {
   readonly stuckAfterSeconds: number
   /** The queue's maxReceiveCount: the last delivery marks a failing file FAILED before the DLQ. */
   readonly maxReceiveCount: number
+  /**
+   * How long the relay sweep leaves a confirm's outbox rows to that confirm's own publish: the confirm
+   * function's timeout, so the sweep never races a confirm that may still be running.
+   */
+  readonly eagerPublishLeaseSeconds: number
   readonly outboxRetentionHours: number
+  /** The hash stage reads objects larger than this as ranges of this size, `hashReadConcurrency` at a time. */
+  readonly hashRangeBytes: number
+  readonly hashReadConcurrency: number
+  /**
+   * Objects up to this size are hashed in one pass with node:crypto (fast, not resumable); larger ones with the
+   * checkpointed hash-wasm SHA-256, across invocations when needed.
+   */
+  readonly hashSinglePassMaxBytes: number
+  /** The hash stage saves its state to Postgres each time it has hashed this many more bytes. */
+  readonly hashCheckpointBytes: number
+  /**
+   * Caps one invocation's hashing time (local runs and tests force continuations with it); unset on AWS,
+   * where the budget comes from the Lambda context's remaining time alone.
+   */
+  readonly hashInvocationBudgetMs: number | undefined
   /** The EventBridge bus every file event is put on (FILES_EVENT_BUS_NAME). */
   readonly eventBusName: string | undefined
   /** Where the relay hands webhook deliveries to the sender (WEBHOOKS_QUEUE_URL). */
@@ -54,6 +84,8 @@ export interface Config {
 }
 
 type Env = Readonly<Record<string, string | undefined>>
+
+const SHARED = pipelineEnvironment()
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError'
@@ -95,6 +127,8 @@ export function loadConfig(env: Env = process.env): Config {
     if (raw === 'false' || raw === '0') return false
     throw new ConfigError(`Environment variable ${name} must be true or false, got "${raw}"`)
   }
+  // The values the functions must agree on with the queues default to what the stack derives (lib/settings.ts).
+  const shared = (name: keyof typeof SHARED, min: number): number => integer(name, Number(SHARED[name]), min)
   const list = (name: string, fallback: readonly string[]): readonly string[] => {
     const raw = env[name]?.trim()
     if (!raw) return fallback
@@ -125,18 +159,30 @@ export function loadConfig(env: Env = process.env): Config {
     redisCluster: flag('REDIS_CLUSTER', false),
     uploadUrlTtlSeconds: integer('UPLOAD_URL_TTL_SECONDS', 900, 1),
     downloadUrlTtlSeconds: integer('DOWNLOAD_URL_TTL_SECONDS', 300, 1),
-    maxFileSize: integer('MAX_FILE_SIZE', 5 * 1024 ** 3, 1),
+    maxFileSize: integer('MAX_FILE_SIZE', S3_MAX_OBJECT_SIZE, 1),
+    multipartThreshold: integer('MULTIPART_THRESHOLD', 100 * 1024 ** 2, 0),
+    // S3's performance guide suggests 8-16 MB ranges; parts of that size keep memory per part in flight small.
+    multipartPartSize: integer('MULTIPART_PART_SIZE', 8 * 1024 ** 2, S3_MIN_PART_SIZE),
+    partUrlTtlSeconds: integer('PART_URL_TTL_SECONDS', 600, 1),
+    // The stack's lifecycle rule aborts incomplete multipart uploads a day after they start: the same window.
+    multipartUploadTtlSeconds: integer('MULTIPART_UPLOAD_TTL_SECONDS', 86_400, 1),
     cacheMaxBytes: integer('CACHE_MAX_BYTES', 1024 ** 2, 0),
     cacheTtlSeconds: integer('CACHE_TTL_SECONDS', 86_400, 1),
     allowedContentTypes: list('ALLOWED_CONTENT_TYPES', DEFAULT_CONTENT_TYPES),
-    presignRateLimit: integer('PRESIGN_RATE_LIMIT', 120, 0),
+    // Files, not requests: a folder of 500 small files from one user goes through in one go.
+    presignRateLimit: integer('PRESIGN_RATE_LIMIT', 1000, 0),
     presignRateWindowSeconds: integer('PRESIGN_RATE_WINDOW_SECONDS', 60, 1),
-    // Longer than the hash function's timeout: a claim this old cannot have a live worker.
-    staleClaimSeconds: integer('STALE_CLAIM_SECONDS', 330, 1),
+    staleClaimSeconds: shared('STALE_CLAIM_SECONDS', 1),
     expiryGraceSeconds: integer('EXPIRY_GRACE_SECONDS', 300, 0),
-    stuckAfterSeconds: integer('STUCK_AFTER_SECONDS', 900, 1),
-    maxReceiveCount: integer('MAX_RECEIVE_COUNT', 5, 1),
+    stuckAfterSeconds: shared('STUCK_AFTER_SECONDS', 1),
+    maxReceiveCount: shared('MAX_RECEIVE_COUNT', 1),
+    eagerPublishLeaseSeconds: shared('EAGER_PUBLISH_LEASE_SECONDS', 0),
     outboxRetentionHours: integer('OUTBOX_RETENTION_HOURS', 72, 0),
+    hashRangeBytes: integer('HASH_RANGE_BYTES', 8 * 1024 ** 2, 1),
+    hashReadConcurrency: integer('HASH_READ_CONCURRENCY', 4, 1),
+    hashCheckpointBytes: integer('HASH_CHECKPOINT_BYTES', 64 * 1024 ** 2, 1),
+    hashSinglePassMaxBytes: integer('HASH_SINGLE_PASS_MAX_BYTES', 1024 ** 3, 0),
+    hashInvocationBudgetMs: env.HASH_INVOCATION_BUDGET_MS?.trim() ? integer('HASH_INVOCATION_BUDGET_MS', 0, 1) : undefined,
     eventBusName: env.FILES_EVENT_BUS_NAME?.trim() || undefined,
     webhooksQueueUrl: env.WEBHOOKS_QUEUE_URL?.trim() || undefined,
     webhookResultsQueueUrl: env.WEBHOOK_RESULTS_QUEUE_URL?.trim() || undefined,
@@ -144,8 +190,16 @@ export function loadConfig(env: Env = process.env): Config {
     webhookRetryScheduleSeconds: seconds('WEBHOOK_RETRY_SCHEDULE_SECONDS', DEFAULT_RETRY_SCHEDULE_SECONDS),
     webhookSecretGraceSeconds: integer('WEBHOOK_SECRET_GRACE_SECONDS', 86_400, 0),
   }
-  // Presigned POST is limited to 5 GiB by S3; inline content must fit Lambda's 6 MB response once base64-encoded.
-  if (config.maxFileSize > 5 * 1024 ** 3) throw new ConfigError('MAX_FILE_SIZE must be at most 5 GiB (S3 POST limit)')
+  // Larger files go in parts; inline content must fit Lambda's 6 MB response once base64-encoded.
+  if (config.maxFileSize > S3_MAX_OBJECT_SIZE) {
+    throw new ConfigError(`MAX_FILE_SIZE must be at most ${S3_MAX_OBJECT_SIZE} (S3's object maximum)`)
+  }
+  if (config.multipartThreshold > S3_MAX_POST_SIZE) {
+    throw new ConfigError(`MULTIPART_THRESHOLD must be at most ${S3_MAX_POST_SIZE} (S3's POST limit)`)
+  }
+  if (config.multipartPartSize > S3_MAX_PART_SIZE) {
+    throw new ConfigError(`MULTIPART_PART_SIZE must be at most ${S3_MAX_PART_SIZE} (S3's part limit)`)
+  }
   if (config.cacheMaxBytes > 4 * 1024 ** 2) throw new ConfigError('CACHE_MAX_BYTES must be at most 4 MiB (Lambda response limit)')
   return Object.freeze(config)
 }

@@ -4,9 +4,11 @@ import type { ContentCache } from './cache.js'
 import { type Config, loadConfig } from './config.js'
 import type { Database } from './database.js'
 import { createDb } from './db.js'
+import type { InspectorFactory } from './inspection.js'
 import { ConfigError } from './config.js'
 import type { EventBus } from './event-bus.js'
 import type { MessageQueue } from './queue.js'
+import { sniffContentType } from './sniff.js'
 import { createObjectStore, createS3Client, type ObjectStore } from './storage.js'
 
 /** Everything the core needs, built once per execution environment. */
@@ -22,6 +24,8 @@ export interface Deps {
   /** The sender's attempt results, back to the recorder (WEBHOOK_RESULTS_QUEUE_URL). */
   readonly webhookResultsQueue: MessageQueue
   readonly cache: ContentCache
+  /** Checks run on the hash stage's single read of each object (see `ContentInspector`). */
+  readonly inspectors: readonly InspectorFactory[]
   readonly logger: Logger
   /** Releases pooled connections (tests and the local runtime; Lambda just freezes). */
   close(): Promise<void>
@@ -30,8 +34,8 @@ export interface Deps {
 export const logger = new Logger({ serviceName: 'upload-pipeline' })
 
 /**
- * Loads `load` on first use. The SQS client and ioredis each add tens of milliseconds of module load
- * to a cold start (docs/BENCHMARKS.md) and most functions need one of them at most: the confirm and
+ * Loads `load` on first use. The SQS client and ioredis each add module load to a cold start
+ * (docs/BENCHMARKS.md, "What each change bought", 5) and most functions need one of them at most: the confirm and
  * relay functions never touch Redis; presign, get and hash never send to SQS.
  */
 function onFirstUse<T>(load: () => Promise<T>): { get: () => Promise<T>; loaded: () => Promise<T> | undefined } {
@@ -80,9 +84,11 @@ export function createDeps(config: Config): Deps {
       get: async (fileId) => (await redis.get()).cache.get(fileId),
       set: async (fileId, content) => (await redis.get()).cache.set(fileId, content),
       evict: async (fileId) => (await redis.get()).cache.evict(fileId),
-      rateLimit: async (key, limit, windowSeconds) => (await redis.get()).cache.rateLimit(key, limit, windowSeconds),
+      rateLimit: async (key, limit, windowSeconds, cost) => (await redis.get()).cache.rateLimit(key, limit, windowSeconds, cost),
+
       ping: async () => (await redis.get()).cache.ping(),
     },
+    inspectors: [sniffContentType],
     logger,
     async close() {
       await db.destroy()

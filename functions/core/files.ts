@@ -35,6 +35,31 @@ export interface FileRecord {
   uploadedAt: Date | null
   claimedAt: Date | null
   syncedAt: Date | null
+  /** The storage version confirm recorded: every read after confirm is pinned to it. */
+  objectVersionId: string | null
+  /** Bytes of the object the hash stage has covered so far (its last checkpoint). */
+  hashedBytes: number
+  /** Set when the file is uploaded in parts: the storage upload id and the part plan it was given. */
+  multipart: MultipartPlan & { uploadId: string } | null
+}
+
+/** How a multipart file is cut: every part `partSize` bytes but the last. */
+export interface MultipartPlan {
+  partSize: number
+  partCount: number
+}
+
+/** The confirmed bytes of a file in storage: a key, the version confirm saw, and the confirmed size. */
+export interface StoredObject {
+  key: string
+  versionId: string | null
+  size: number
+}
+
+/** What storage reads of a confirmed file are pinned to; undefined before confirm. */
+export function storedObjectOf(file: Pick<FileRecord, 'objectKey' | 'objectVersionId' | 'fileSize'>): StoredObject | undefined {
+  if (file.fileSize === null) return undefined
+  return { key: file.objectKey, versionId: file.objectVersionId, size: file.fileSize }
 }
 
 /** The `file` object of the HTTP contract (snake_case). */
@@ -50,6 +75,8 @@ export interface FileView {
   created_at: string
   uploaded_at: string | null
   synced_at: string | null
+  /** Bytes hashed so far (the last checkpoint), only while SYNCING. */
+  hashed_bytes?: number
 }
 
 export function toFileView(file: FileRecord): FileView {
@@ -65,5 +92,6 @@ export function toFileView(file: FileRecord): FileView {
     created_at: file.createdAt.toISOString(),
     uploaded_at: file.uploadedAt?.toISOString() ?? null,
     synced_at: file.syncedAt?.toISOString() ?? null,
+    ...(file.status === 'SYNCING' ? { hashed_bytes: file.hashedBytes } : {}),
   }
 }

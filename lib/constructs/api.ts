@@ -29,21 +29,27 @@ type FunctionId =
  */
 const ACCESS = {
   PresignUpload: { bucket: ['put'], cache: ['connect'] },
-  ConfirmUploads: { bucket: ['read'], queue: ['send'] },
+  // CompleteMultipartUpload is authorised by s3:PutObject; the parts are listed first.
+  ConfirmUploads: { bucket: ['read', 'put', 'parts'], queues: { files: ['send'] } },
   ListFiles: {},
   GetFile: { bucket: ['read'], cache: ['connect'] },
   DeleteFile: { bucket: ['erase'], cache: ['connect'] },
-  Health: { bucket: ['probe'], queue: ['probe'], cache: ['connect'] },
-  HashFile: { bucket: ['read'], cache: ['connect'] },
+  // UploadPart URLs are signed with this role, and UploadPart is authorised by s3:PutObject.
+  SignParts: { bucket: ['put'] },
+  ListParts: { bucket: ['parts'] },
+  Health: { bucket: ['probe'], queues: { files: ['probe'] }, cache: ['connect'] },
+  // send: a file whose hash outlasts one invocation is handed to a continuation message it publishes itself.
+  HashFile: { bucket: ['read'], cache: ['connect'], queues: { files: ['send'] } },
   CreateWebhook: {},
   ListWebhooks: {},
   DeleteWebhook: {},
   ListWebhookDeliveries: {},
   RotateWebhookSecret: {},
-  SendWebhooks: { webhookResultsQueue: ['send'] },
-  RecordWebhookResults: { webhookQueue: ['send'] },
-  RelayOutbox: { queue: ['send'], events: ['put'], webhookQueue: ['send'] },
-  SweepFiles: { bucket: ['delete', 'erase'], queue: ['send'], cache: ['connect'], events: ['put'] },
+  SendWebhooks: { queues: { 'webhook-results': ['send'] } },
+  // send: a retry due within SQS's 15-minute delay is queued straight away.
+  RecordWebhookResults: { queues: { webhooks: ['send'] } },
+  RelayOutbox: { queues: { files: ['send'], webhooks: ['send'] }, events: ['put'] },
+  SweepFiles: { bucket: ['delete', 'erase', 'abort'], queues: { files: ['send'] }, cache: ['connect'], events: ['put'] },
 } as const satisfies Record<FunctionId, FunctionAccess>
 
 export interface JwtSettings {
@@ -145,17 +151,16 @@ export class Api extends Construct {
       functions.push(fn)
     }
 
-    const queues = { files: resources.queue, webhooks: resources.webhookQueue, 'webhook-results': resources.webhookResultsQueue }
     for (const consumer of queueConsumers as readonly (QueueConsumer & { id: FunctionId })[]) {
-      // The webhook sender calls arbitrary public URLs: outside the VPC it has no path to anything private
-      // even if an address check were bypassed, and it needs no NAT; its queue message carries all it needs.
+      // The webhook sender calls arbitrary public URLs: outside the VPC it has no path to anything private even
+      // if an address check were bypassed, and it needs no NAT; its queue message carries all it needs.
       const fn = defineFunction(
         consumer.id,
         { entry: consumer.entry, memoryMb: consumer.memoryMb, timeoutSeconds: consumer.timeoutSeconds },
         consumer.network,
       )
       fn.addEventSource(
-        new SqsEventSource(queues[consumer.queue], {
+        new SqsEventSource(resources.queues[consumer.queue].queue, {
           batchSize: consumer.batchSize,
           maxBatchingWindow: Duration.seconds(consumer.maxBatchingWindowSeconds),
           maxConcurrency: consumer.maxConcurrency,

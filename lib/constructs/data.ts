@@ -8,6 +8,8 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager'
 import * as events from 'aws-cdk-lib/aws-events'
 import * as sqs from 'aws-cdk-lib/aws-sqs'
 import { Construct } from 'constructs'
+import type { QueueName } from '../routes.js'
+import { BUCKET_CORS, queues, type QueueSettings, visibilityTimeoutSeconds } from '../settings.js'
 import type { CacheEndpoint, DatabaseEndpoint } from './app-function.js'
 
 export interface DatabaseSettings {
@@ -30,10 +32,6 @@ export interface DataProps {
   readonly secretsManagerEndpoint: ec2.IInterfaceVpcEndpoint
   /** Browser origins allowed to POST uploads straight to the bucket. */
   readonly corsOrigins: readonly string[]
-  readonly queueVisibilityTimeout: Duration
-  /** Six times the webhook consumers' timeout. */
-  readonly webhookQueueVisibilityTimeout: Duration
-  readonly maxReceiveCount: number
   readonly database: DatabaseSettings
   readonly cache: CacheSettings
   readonly logRetention: logs.RetentionDays
@@ -51,14 +49,13 @@ const CACHE_PORTS = ec2.Port.tcpRange(6379, 6380)
  */
 export class Data extends Construct {
   readonly bucket: s3.Bucket
+  /** One queue and dead-letter queue per entry of `queues` in `lib/settings.ts`. */
+  readonly queues: Readonly<Record<QueueName, { queue: sqs.Queue; deadLetterQueue: sqs.Queue }>>
+  /** The files queue and its dead-letter queue. */
   readonly queue: sqs.Queue
   readonly deadLetterQueue: sqs.Queue
-  /** Every final-state event (`Source: upload-pipeline`), archived for replay. */
+  /** Every final-state event (`Source: upload-pipeline`), archived for replay (docs/RUNBOOK.md). */
   readonly eventBus: events.EventBus
-  readonly webhookQueue: sqs.Queue
-  readonly webhookDeadLetterQueue: sqs.Queue
-  readonly webhookResultsQueue: sqs.Queue
-  readonly webhookResultsDeadLetterQueue: sqs.Queue
   readonly databaseSecret: secretsmanager.ISecret
   readonly databaseClusterArn: string
   readonly database: DatabaseEndpoint
@@ -67,42 +64,15 @@ export class Data extends Construct {
   constructor(scope: Construct, id: string, props: DataProps) {
     super(scope, id)
     this.bucket = this.createBucket(props)
-    const queues = this.createQueues(props)
-    this.queue = queues.queue
-    this.deadLetterQueue = queues.deadLetterQueue
-
+    this.queues = Object.fromEntries(queues.map((q) => [q.name, this.createQueues(q)])) as Data['queues']
+    this.queue = this.queues.files.queue
+    this.deadLetterQueue = this.queues.files.deadLetterQueue
     this.eventBus = new events.EventBus(this, 'FilesEventBus', { description: 'Upload pipeline file events' })
-    // Replays go to the bus again (docs/RUNBOOK.md); retention covers a month of integrators' outages.
     this.eventBus.archive('FilesEventArchive', {
       description: 'Every upload-pipeline event, for replay',
       eventPattern: { source: ['upload-pipeline'] },
       retention: Duration.days(30),
     })
-    // Webhook messages are derivable from the database (deliveries are re-dispatched when their lease runs
-    // out), so the queues go with the stack; their DLQs keep what failed for inspection.
-    const webhookQueue = (id: string, visibilityTimeout: Duration) => {
-      const deadLetterQueue = new sqs.Queue(this, `${id}DeadLetterQueue`, {
-        encryption: sqs.QueueEncryption.SQS_MANAGED,
-        enforceSSL: true,
-        retentionPeriod: Duration.days(14),
-        removalPolicy: RemovalPolicy.RETAIN,
-      })
-      const queue = new sqs.Queue(this, `${id}Queue`, {
-        encryption: sqs.QueueEncryption.SQS_MANAGED,
-        enforceSSL: true,
-        visibilityTimeout,
-        retentionPeriod: Duration.days(4),
-        deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
-        removalPolicy: RemovalPolicy.DESTROY,
-      })
-      return { queue, deadLetterQueue }
-    }
-    const webhooks = webhookQueue('Webhooks', props.webhookQueueVisibilityTimeout)
-    const results = webhookQueue('WebhookResults', props.webhookQueueVisibilityTimeout)
-    this.webhookQueue = webhooks.queue
-    this.webhookDeadLetterQueue = webhooks.deadLetterQueue
-    this.webhookResultsQueue = results.queue
-    this.webhookResultsDeadLetterQueue = results.deadLetterQueue
     const database = this.createDatabase(props)
     this.databaseSecret = database.secret
     this.databaseClusterArn = database.clusterArn
@@ -138,11 +108,10 @@ export class Data extends Construct {
       cors: [
         {
           allowedOrigins: [...props.corsOrigins],
-          allowedMethods: [s3.HttpMethods.POST, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
-          allowedHeaders: ['*'],
-          // Browsers hide response headers from scripts unless they are exposed; clients read ETag after upload.
-          exposedHeaders: ['ETag'],
-          maxAge: 3600,
+          allowedMethods: BUCKET_CORS.allowedMethods.map((m) => s3.HttpMethods[m]),
+          allowedHeaders: [...BUCKET_CORS.allowedHeaders],
+          exposedHeaders: [...BUCKET_CORS.exposedHeaders],
+          maxAge: BUCKET_CORS.maxAgeSeconds,
         },
       ],
       // Keys carry no status prefix (a file's state lives in Postgres), so lifecycle rules cannot tell a confirmed
@@ -157,21 +126,22 @@ export class Data extends Construct {
     })
   }
 
-  private createQueues(props: DataProps): { queue: sqs.Queue; deadLetterQueue: sqs.Queue } {
-    // Retained: after the hash function gives up, a message here is the evidence of what failed and why.
-    const deadLetterQueue = new sqs.Queue(this, 'FilesDeadLetterQueue', {
+  /** Ids derive from the queue's name (`files` → `FilesQueue`), which therefore must never change. */
+  private createQueues(settings: QueueSettings): { queue: sqs.Queue; deadLetterQueue: sqs.Queue } {
+    const id = settings.name.replace(/(^|-)(\w)/g, (_, __, c: string) => c.toUpperCase())
+    // Retained: a message here is the evidence of what failed and why.
+    const deadLetterQueue = new sqs.Queue(this, `${id}DeadLetterQueue`, {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      retentionPeriod: Duration.days(14),
+      retentionPeriod: Duration.seconds(settings.deadLetterRetentionSeconds),
       removalPolicy: RemovalPolicy.RETAIN,
     })
-    // Destroyed with the stack: its messages are derivable, since the sweeper re-publishes files stuck in UPLOADED.
-    const queue = new sqs.Queue(this, 'FilesQueue', {
+    const queue = new sqs.Queue(this, `${id}Queue`, {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      visibilityTimeout: props.queueVisibilityTimeout,
-      retentionPeriod: Duration.days(4),
-      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
+      visibilityTimeout: Duration.seconds(visibilityTimeoutSeconds(settings.name)),
+      retentionPeriod: Duration.seconds(settings.retentionSeconds),
+      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: settings.maxReceiveCount },
       removalPolicy: RemovalPolicy.DESTROY,
     })
     return { queue, deadLetterQueue }

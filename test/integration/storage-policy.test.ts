@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../../functions/core/config.js'
 import { createDeps, deps } from '../../functions/core/deps.js'
 import { presignUpload } from '../../functions/core/presign.js'
-import { postToStorage, usePipeline } from '../fixtures/pipeline.js'
+import { mustBePost, postToStorage, usePipeline } from '../fixtures/pipeline.js'
 
-const pipeline = usePipeline({ pollers: 0, relayIntervalMs: 0 })
+const pipeline = usePipeline({ pollers: 0, schedules: { RelayOutbox: 0, SweepFiles: 0 } })
 const api = pipeline.client('alice')
 
 const stored = async (fileId: string) => {
@@ -16,7 +16,7 @@ describe('storage enforces the presigned policy', () => {
   it('accepts the upload the policy describes', async () => {
     const presign = await api.presign({ filename: 'ok.csv', external_id: 'e', file_size: 3 })
     expect((await postToStorage(presign.json, Buffer.from('a,b'))).status).toBe(204)
-    expect(await stored(presign.json.file_id)).toEqual({ size: 3 })
+    expect(await stored(presign.json.file_id)).toEqual({ size: 3, versionId: expect.any(String) })
   })
 
   it('refuses a body larger than the declared size', async () => {
@@ -45,7 +45,7 @@ describe('storage enforces the presigned policy', () => {
   it('refuses an upload after the policy expired', async () => {
     const shortLived = createDeps(loadConfig({ ...process.env, UPLOAD_URL_TTL_SECONDS: '1' }))
     try {
-      const post = await presignUpload(shortLived, 'alice', { filename: 'late.csv', external_id: 'e', file_size: 3 })
+      const post = mustBePost(await presignUpload(shortLived, 'alice', { filename: 'late.csv', external_id: 'e', file_size: 3 }))
       await new Promise((r) => setTimeout(r, 2_100))
       const result = await postToStorage(post, Buffer.from('a,b'))
       expect(result.status).toBe(403)

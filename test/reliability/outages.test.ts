@@ -1,7 +1,6 @@
 import { sql } from 'kysely'
 import { describe, expect, it } from 'vitest'
-import { ensureDatabase } from '../../bin/local/database.js'
-import { createDb, migrateToLatest } from '../../functions/core/db.js'
+import { bootstrapDatabase } from '../../bin/local/database.js'
 import type { Deps } from '../../functions/core/deps.js'
 import { ApiClient, tokenFor } from '../fixtures/pipeline.js'
 import { confirmOnce, confirmUntilOk, readBack, uploadMany, type Answer, type Uploaded } from './support/api.js'
@@ -94,7 +93,6 @@ describe('outages of the backing services', () => {
       const { api } = await startRuntimeChild({
         REDIS_URL: redis.url,
         FILES_QUEUE_URL: queue.queueUrl,
-        FILES_QUEUE_ARN: queue.queueArn,
         PRESIGN_RATE_LIMIT: '100000',
       })
       const count = sized(20, 100)
@@ -171,13 +169,9 @@ describe('outages of the backing services', () => {
     // pollers' failed deliveries during it do not exhaust maxReceiveCount.
     const queue = await scenarioQueue('postgres-down', 10)
     try {
-      await ensureDatabase(pg.url)
-      const db = createDb({ databaseUrl: pg.url, databasePoolMax: 2 })
-      await migrateToLatest(db)
-      await installAudit(db)
-      await db.destroy()
+      await bootstrapDatabase(pg.url, { then: installAudit })
       const deps = scenarioDeps({ DATABASE_URL: pg.url, FILES_QUEUE_URL: queue.queueUrl })
-      const { child, api } = await startRuntimeChild({ DATABASE_URL: pg.url, FILES_QUEUE_URL: queue.queueUrl, FILES_QUEUE_ARN: queue.queueArn })
+      const { child, api } = await startRuntimeChild({ DATABASE_URL: pg.url, FILES_QUEUE_URL: queue.queueUrl })
       const files = await uploadMany(api, sized(60, 300))
 
       let downAt = 0
@@ -235,7 +229,6 @@ describe('outages of the backing services', () => {
       const { child, api } = await startRuntimeChild({
         AWS_ENDPOINT_URL: `http://127.0.0.1:${proxy.port}`,
         FILES_QUEUE_URL: proxied(queue.queueUrl),
-        FILES_QUEUE_ARN: queue.queueArn,
       })
       const files = await uploadMany(api, sized(60, 300))
       let cutAt = 0

@@ -4,7 +4,7 @@ import { findFile } from '../../functions/core/files.repository.js'
 import { relayOutbox } from '../../functions/core/outbox.js'
 import { sweepFiles } from '../../functions/core/sweeper.js'
 import { presignUpload } from '../../functions/core/presign.js'
-import { postToStorage, startRuntime } from '../fixtures/pipeline.js'
+import { mustBePost, postToStorage, startRuntime } from '../fixtures/pipeline.js'
 import { syncedTransitionAnomalies } from './support/audit.js'
 import { sized } from './support/env.js'
 import { commitConfirmed, lostFiles, purgeQueue, scenarioDeps, scenarioQueue, seedUploads, sleep, waitFor, useSharedDeps } from './support/harness.js'
@@ -27,7 +27,7 @@ describe('the sweeper', () => {
     const abandoned = await Promise.all(
       Array.from({ length: abandonedCount }, async (_, i) => {
         const bytes = randomBytes(300)
-        const post = await presignUpload(deps, 'reliability', { filename: `a-${i}.bin`, external_id: 'sweeper', content_type: 'application/octet-stream', file_size: bytes.length })
+        const post = mustBePost(await presignUpload(deps, 'reliability', { filename: `a-${i}.bin`, external_id: 'sweeper', content_type: 'application/octet-stream', file_size: bytes.length }))
         // Half of the clients uploaded and never confirmed; the others never uploaded at all.
         if (i % 2 === 0) expect((await postToStorage(post, bytes)).status).toBe(204)
         return { id: post.file_id, uploaded: i % 2 === 0 }
@@ -56,7 +56,7 @@ describe('the sweeper', () => {
     for (const key of objectKeys.values()) expect(await deps.storage.head(key)).toBeUndefined()
     expect((await findFile(deps.db, control.file_id))!.status).toBe('PENDING')
 
-    const runtime = await startRuntime({ queueUrl: queue.queueUrl, queueArn: queue.queueArn, relayIntervalMs: 0 })
+    const runtime = await startRuntime({ queues: { files: { url: queue.queueUrl, arn: queue.queueArn } }, schedules: { RelayOutbox: 0, SweepFiles: 0 } })
     try {
       await waitFor('the stuck files SYNCED', async () => (await lostFiles(deps, stuck)).length === 0, 60_000, 200)
     } finally {
