@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Ensure every service the product and its tests need is up, starting whatever is down:
-#   PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379, LocalStack (S3 + SQS) 127.0.0.1:4566 + provisioning.
+#   PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379, LocalStack (S3 + SQS) 127.0.0.1:4566 + provisioning,
+#   clamd 127.0.0.1:3310 (malware scanning; scripts/clamd.sh).
 # Idempotent, and fast when everything is already running.
 set -euo pipefail
 
@@ -51,3 +52,4 @@ redis_ping() { [[ $(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null) == PONG ]];
 ensure_postgres
 ensure_redis
 bash "$REPO_ROOT/localstack/start.sh"
+bash "$REPO_ROOT/scripts/clamd.sh"

@@ -37,6 +37,21 @@ export interface Config {
   /** The queue's maxReceiveCount: the last delivery marks a failing file FAILED before the DLQ. */
   readonly maxReceiveCount: number
   readonly outboxRetentionHours: number
+  readonly malwareScanning: MalwareScanningConfig
+}
+
+/** Which scanner checks uploads before they are served, and what a file it cannot scan becomes. */
+export interface MalwareScanningConfig {
+  /** `clamav`: clamd INSTREAM inside the hash stage; `guardduty`: GuardDuty's result event; `off`: no scan. */
+  readonly scanner: 'clamav' | 'guardduty' | 'off'
+  readonly clamdHost: string
+  readonly clamdPort: number
+  /** A clamd that answers nothing for this long counts as unavailable: the file waits and is retried. */
+  readonly clamdTimeoutMs: number
+  /** Files larger than this are not sent to clamd; keep it at or below clamd's StreamMaxLength. */
+  readonly maxScanBytes: number
+  /** What a file that could not be scanned (over the limit, or GuardDuty UNSUPPORTED/FAILED) becomes: never SYNCED. */
+  readonly unscannable: 'quarantine' | 'fail'
 }
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -87,6 +102,15 @@ export function loadConfig(env: Env = process.env): Config {
     return raw.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)
   }
 
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const raw = env[name]?.trim().toLowerCase()
+    if (raw === undefined || raw === '') return fallback
+    if (!(allowed as readonly string[]).includes(raw)) {
+      throw new ConfigError(`Environment variable ${name} must be one of ${allowed.join(', ')}, got "${raw}"`)
+    }
+    return raw as T
+  }
+
   const config: Config = {
     region: env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || required('AWS_REGION'),
     awsEndpointUrl: env.AWS_ENDPOINT_URL?.trim() || undefined,
@@ -113,6 +137,16 @@ export function loadConfig(env: Env = process.env): Config {
     stuckAfterSeconds: integer('STUCK_AFTER_SECONDS', 900, 1),
     maxReceiveCount: integer('MAX_RECEIVE_COUNT', 5, 1),
     outboxRetentionHours: integer('OUTBOX_RETENTION_HOURS', 72, 0),
+    // On unless switched off: with no clamd the files wait rather than pass unscanned.
+    malwareScanning: Object.freeze({
+      scanner: oneOf('MALWARE_SCANNER', ['clamav', 'guardduty', 'off'] as const, 'clamav'),
+      clamdHost: env.CLAMD_HOST?.trim() || '127.0.0.1',
+      clamdPort: integer('CLAMD_PORT', 3310, 1),
+      clamdTimeoutMs: integer('CLAMD_TIMEOUT_MS', 30_000, 1),
+      // clamd's StreamMaxLength default (25M), which scripts/clamd.sh also sets.
+      maxScanBytes: integer('MALWARE_SCAN_MAX_BYTES', 25 * 1024 ** 2, 1),
+      unscannable: oneOf('MALWARE_UNSCANNABLE', ['quarantine', 'fail'] as const, 'quarantine'),
+    }),
   }
   // Presigned POST is limited to 5 GiB by S3; inline content must fit Lambda's 6 MB response once base64-encoded.
   if (config.maxFileSize > 5 * 1024 ** 3) throw new ConfigError('MAX_FILE_SIZE must be at most 5 GiB (S3 POST limit)')

@@ -45,7 +45,13 @@ export interface FilesTable {
   uploaded_at: NullableTimestamp
   claimed_at: NullableTimestamp
   synced_at: NullableTimestamp
+  /** A verdict that arrived on its own (GuardDuty), for `scan_version_id` of the object. */
+  scan_verdict: ScanVerdictColumn | null
+  scan_detail: string | null
+  scan_version_id: string | null
 }
+
+export type ScanVerdictColumn = 'CLEAN' | 'INFECTED' | 'UNSCANNABLE'
 
 export interface OutboxTable {
   // bigserial: pg returns int8 as a string.

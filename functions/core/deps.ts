@@ -5,6 +5,7 @@ import { type Config, loadConfig } from './config.js'
 import type { Database } from './database.js'
 import { createDb } from './db.js'
 import type { MessageQueue } from './queue.js'
+import { createScanner, type MalwareScanner } from './scanner.js'
 import { createObjectStore, createS3Client, type ObjectStore } from './storage.js'
 
 /** Everything the core needs, built once per execution environment. */
@@ -14,6 +15,8 @@ export interface Deps {
   readonly storage: ObjectStore
   readonly queue: MessageQueue
   readonly cache: ContentCache
+  /** Undefined when malware scanning is switched off (MALWARE_SCANNER=off). */
+  readonly scanner: MalwareScanner | undefined
   readonly logger: Logger
   /** Releases pooled connections (tests and the local runtime; Lambda just freezes). */
   close(): Promise<void>
@@ -58,6 +61,7 @@ export function createDeps(config: Config): Deps {
       rateLimit: async (key, limit, windowSeconds) => (await redis.get()).cache.rateLimit(key, limit, windowSeconds),
       ping: async () => (await redis.get()).cache.ping(),
     },
+    scanner: createScanner(config.malwareScanning),
     logger,
     async close() {
       await db.destroy()

@@ -1,5 +1,5 @@
 import { type Kysely, sql, type Transaction } from 'kysely'
-import type { Database, FileRow, NewFileRow } from './database.js'
+import type { Database, FileRow, NewFileRow, ScanVerdictColumn } from './database.js'
 import type { FailureCode, FileRecord, FileStatus } from './files.js'
 
 type Db = Kysely<Database> | Transaction<Database>
@@ -27,6 +27,9 @@ export function toFile(row: FileRow): FileRecord {
     uploadedAt: row.uploaded_at,
     claimedAt: row.claimed_at,
     syncedAt: row.synced_at,
+    scan: row.scan_verdict
+      ? { verdict: row.scan_verdict, detail: row.scan_detail ?? '', versionId: row.scan_version_id }
+      : null,
   }
 }
 
@@ -199,4 +202,68 @@ export async function lockStuck(trx: Transaction<Database>, idleSeconds: number,
 export async function touch(trx: Transaction<Database>, ids: readonly string[]): Promise<void> {
   if (ids.length === 0) return
   await trx.updateTable('files').set({ updated_at: sql`now()` }).where('id', 'in', ids).execute()
+}
+
+// Malware scanning. The events helper's markQuarantined (with its outbox event) replaces this one on merge.
+
+/**
+ * Records a scanner's verdict on whichever file owns `objectKey`, while that file may still be settled
+ * (PENDING: the scan of a POST can finish before the confirm). A later verdict replaces an earlier one.
+ */
+export async function recordScanVerdict(
+  db: Db,
+  objectKey: string,
+  scan: { verdict: ScanVerdictColumn; detail: string; versionId: string | null },
+): Promise<FileRecord | undefined> {
+  const row = await db
+    .updateTable('files')
+    .set({ scan_verdict: scan.verdict, scan_detail: scan.detail.slice(0, 1000), scan_version_id: scan.versionId, updated_at: sql`now()` })
+    .where('object_key', '=', objectKey)
+    .where('status', 'in', ['PENDING', 'UPLOADED', 'SYNCING'])
+    .returningAll()
+    .executeTakeFirst()
+  return row && toFile(row)
+}
+
+/** The hash checked out but the verdict is still due: the file stays SYNCING with its digest recorded. */
+export async function recordHashed(db: Db, claim: FileRecord, sha256: string): Promise<boolean> {
+  const result = await db
+    .updateTable('files')
+    .set({ sha256, updated_at: sql`now()` })
+    .where('id', '=', claim.id)
+    .where('status', '=', 'SYNCING')
+    .where('claimed_at', '=', claim.claimedAt)
+    .executeTakeFirst()
+  return result.numUpdatedRows === 1n
+}
+
+/** SYNCING -> SYNCED once both the digest and a clean verdict are recorded, by whichever side came last. */
+export async function markScannedSynced(db: Db, id: string): Promise<boolean> {
+  const result = await db
+    .updateTable('files')
+    .set({ status: 'SYNCED', synced_at: sql`now()`, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .where('status', '=', 'SYNCING')
+    .where('sha256', 'is not', null)
+    .where('scan_verdict', '=', 'CLEAN')
+    .executeTakeFirst()
+  return result.numUpdatedRows === 1n
+}
+
+/** Moves a file to QUARANTINED from `from`; with a claim, only for the claim's holder. */
+export async function markQuarantined(
+  db: Db,
+  file: Pick<FileRecord, 'id' | 'claimedAt'>,
+  from: FileStatus,
+  code: Extract<FailureCode, 'MALWARE_DETECTED' | 'NOT_SCANNED'>,
+  message: string,
+): Promise<boolean> {
+  let query = db
+    .updateTable('files')
+    .set({ status: 'QUARANTINED', error_code: code, error_message: message.slice(0, 1000), updated_at: sql`now()` })
+    .where('id', '=', file.id)
+    .where('status', '=', from)
+  if (from === 'SYNCING' && file.claimedAt) query = query.where('claimed_at', '=', file.claimedAt)
+  const result = await query.executeTakeFirst()
+  return result.numUpdatedRows === 1n
 }

@@ -4,6 +4,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  PutObjectTaggingCommand,
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3'
@@ -25,6 +26,8 @@ export interface ObjectStore {
   /** A stream of the object's bytes, or undefined when there is no such object. */
   getStream(key: string): Promise<{ body: Readable; size: number } | undefined>
   deleteMany(keys: readonly string[]): Promise<void>
+  /** Replaces the object's tags (quarantine marks an object for review this way). */
+  tag(key: string, tags: Record<string, string>): Promise<void>
   ping(): Promise<void>
 }
 
@@ -112,6 +115,20 @@ export function createObjectStore(client: S3Client, bucket: string): ObjectStore
         } catch (error) {
           unavailable(error)
         }
+      }
+    },
+
+    async tag(key, tags) {
+      try {
+        await client.send(
+          new PutObjectTaggingCommand({
+            Bucket: bucket,
+            Key: key,
+            Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+          }),
+        )
+      } catch (error) {
+        unavailable(error)
       }
     },
 

@@ -1,11 +1,17 @@
 import type { Deps } from './deps.js'
 import type { FileRecord } from './files.js'
-import { claimForSync, findFile, markFailed, markSynced, releaseClaim } from './files.repository.js'
+import { claimForSync, findFile, markFailed, markSynced, recordHashed, releaseClaim } from './files.repository.js'
 import { digestStream } from './hashing.js'
+import { rejectUnclean, settleScanned } from './scan-verdicts.js'
+import { type ScanSession, ScannerUnavailableError } from './scanner.js'
 
 export type SyncOutcome =
   | 'SYNCED'
   | 'FAILED'
+  /** The malware scanner found a threat, or could not scan the file (see MALWARE_UNSCANNABLE). */
+  | 'QUARANTINED'
+  /** Hashed and verified; an asynchronous scanner's verdict (GuardDuty) will settle it. */
+  | 'AWAITING_SCAN'
   /** A duplicate delivery of a file that is already SYNCED (or otherwise finished). */
   | 'ALREADY_DONE'
   | 'UNKNOWN_FILE'
@@ -34,6 +40,13 @@ export async function syncFile(deps: Deps, fileId: string, delivery: Delivery): 
   try {
     return await hashClaimed(deps, claim)
   } catch (error) {
+    // A scanner outage never fails a file, nor passes it: it waits in UPLOADED. Past the last delivery the message
+    // goes to the DLQ, and the sweeper re-publishes the file once it has been idle for STUCK_AFTER_SECONDS.
+    if (error instanceof ScannerUnavailableError) {
+      await releaseClaim(db, claim).catch(() => false)
+      logger.warn('malware scanner unavailable; the file waits', { file_id: fileId, receive_count: delivery.receiveCount, error: error.message })
+      throw error
+    }
     if (delivery.receiveCount >= config.maxReceiveCount) {
       await markFailed(db, claim, 'SYNCING', 'RETRIES_EXHAUSTED', `gave up after ${delivery.receiveCount} attempts: ${String(error)}`.slice(0, 1000))
       logger.error('sync failed for the last time; message goes to the DLQ', { file_id: fileId, error: String(error) })
@@ -67,15 +80,35 @@ async function hashClaimed(deps: Deps, claim: FileRecord): Promise<SyncOutcome> 
     return 'FAILED' as const
   }
 
+  // Verified by an earlier claim and waiting for an asynchronous verdict: nothing to read again.
+  if (claim.sha256) return afterScan(await settleScanned(deps, claim.id))
+
   const object = await storage.getStream(claim.objectKey)
   if (!object) return fail('UPLOAD_NOT_FOUND', 'the object is missing from storage')
-  const digest = await digestStream(object.body, config.cacheMaxBytes)
+  const scan = deps.scanner?.begin({ size: claim.fileSize ?? object.size })
+  let digest: Awaited<ReturnType<typeof digestStream>>
+  try {
+    digest = await digestStream(scan ? feeding(scan, object.body) : object.body, config.cacheMaxBytes)
+  } catch (error) {
+    scan?.abort()
+    throw error
+  }
 
   if (digest.size !== claim.fileSize) {
+    scan?.abort()
     return fail('SIZE_MISMATCH', `the object is ${digest.size} bytes, ${claim.fileSize} were confirmed`)
   }
   if (claim.expectedSha256 && claim.expectedSha256 !== digest.sha256) {
+    scan?.abort()
     return fail('CHECKSUM_MISMATCH', `SHA-256 is ${digest.sha256}, the client declared ${claim.expectedSha256}`)
+  }
+  const verdict = scan ? await scan.finish() : ({ kind: 'clean' } as const)
+  if (verdict.kind === 'infected' || verdict.kind === 'unscannable') {
+    return (await rejectUnclean(deps, claim, 'SYNCING', verdict)) ?? 'ALREADY_DONE'
+  }
+  if (verdict.kind === 'pending') {
+    if (!(await recordHashed(db, claim, digest.sha256))) return 'ALREADY_DONE'
+    return afterScan(await settleScanned(deps, claim.id))
   }
   if (digest.bytes) await cache.set(claim.id, digest.bytes)
 
@@ -86,3 +119,14 @@ async function hashClaimed(deps: Deps, claim: FileRecord): Promise<SyncOutcome> 
   logger.info('file synced', { file_id: claim.id, size: digest.size, sha256: digest.sha256 })
   return 'SYNCED'
 }
+
+/** Hands each chunk to the scan before the hash takes it: one read of the object serves both. */
+async function* feeding(scan: ScanSession, stream: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  for await (const chunk of stream) {
+    await scan.update(chunk)
+    yield chunk
+  }
+}
+
+const afterScan = (outcome: Awaited<ReturnType<typeof settleScanned>>): SyncOutcome =>
+  outcome === 'AWAITING' ? 'AWAITING_SCAN' : outcome
