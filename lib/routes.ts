@@ -19,7 +19,7 @@ export interface Route {
 
 export interface QueueConsumer {
   readonly id: string
-  readonly queue: 'files'
+  readonly queue: 'files' | 'scan-results'
   readonly entry: string
   readonly batchSize: number
   readonly maxBatchingWindowSeconds: number
@@ -55,6 +55,16 @@ export const queueConsumers = [
     // within the timeout, where 256 MB (about 0.15 vCPU) would need several times longer.
     timeoutSeconds: 300,
     memoryMb: 1024,
+  },
+  {
+    // GuardDuty Malware Protection's verdicts, from the EventBridge rule (lib/constructs/malware-protection.ts).
+    id: 'ApplyScanResult',
+    queue: 'scan-results',
+    entry: 'functions/apply-scan-result.ts',
+    batchSize: 10,
+    maxBatchingWindowSeconds: 0,
+    maxConcurrency: 5,
+    timeoutSeconds: 30,
   },
 ] as const satisfies readonly QueueConsumer[]
 

@@ -5,6 +5,7 @@ import { Api, type JwtSettings } from './constructs/api.js'
 import type { AppFunctionDefaults } from './constructs/app-function.js'
 import { Data, type CacheSettings, type DatabaseSettings } from './constructs/data.js'
 import { Migrations } from './constructs/migrations.js'
+import { MalwareProtection } from './constructs/malware-protection.js'
 import { Monitoring } from './constructs/monitoring.js'
 import { Network } from './constructs/network.js'
 import { queueConsumers, VISIBILITY_TIMEOUT_FACTOR } from './routes.js'
@@ -34,6 +35,11 @@ export interface UploadPipelineStackProps extends StackProps {
   readonly logRetention: logs.RetentionDays
   readonly tunables?: PipelineTunables
   readonly alarmEmail?: string
+  /**
+   * GuardDuty Malware Protection on the files bucket, with its verdicts applied before a file is SYNCED. Off, files
+   * are served unscanned (functions get MALWARE_SCANNER=off).
+   */
+  readonly malwareScanning: boolean
   /** See `AppFunctionDefaults.skipBundling`: infrastructure tests only. */
   readonly skipBundling?: boolean
 }
@@ -66,6 +72,16 @@ export class UploadPipelineStack extends Stack {
       logRetention: props.logRetention,
     })
 
+    const scanResultsConsumer = queueConsumers.find((c) => c.queue === 'scan-results')
+    const malwareProtection =
+      props.malwareScanning && scanResultsConsumer
+        ? new MalwareProtection(this, 'MalwareProtection', {
+            bucket: data.bucket,
+            queueVisibilityTimeout: Duration.seconds(scanResultsConsumer.timeoutSeconds * VISIBILITY_TIMEOUT_FACTOR),
+            maxReceiveCount: MAX_RECEIVE_COUNT,
+          })
+        : undefined
+
     const functionDefaults: AppFunctionDefaults = {
       vpc: network.vpc,
       vpcSubnets: network.subnets,
@@ -79,6 +95,7 @@ export class UploadPipelineStack extends Stack {
         STALE_CLAIM_SECONDS: String(consumerTimeout.toSeconds() + 30),
         MAX_RECEIVE_COUNT: String(MAX_RECEIVE_COUNT),
         STUCK_AFTER_SECONDS: String(visibilityTimeout.toSeconds() + 180),
+        MALWARE_SCANNER: malwareProtection ? 'guardduty' : 'off',
       },
     }
     const api = new Api(this, 'Api', {
@@ -88,6 +105,7 @@ export class UploadPipelineStack extends Stack {
       corsOrigins: props.corsOrigins,
       throttle: props.throttle,
       logRetention: props.logRetention,
+      scanResultsQueue: malwareProtection?.queue,
     })
     const migrations = new Migrations(this, 'Migrations', {
       resources: data,

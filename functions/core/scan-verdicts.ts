@@ -3,10 +3,7 @@ import type { Deps } from './deps.js'
 import type { FileRecord, FileStatus } from './files.js'
 import { findFile, markFailed, markQuarantined, markScannedSynced, recordScanVerdict } from './files.repository.js'
 import { type ScanResultEvent, verdictOf } from './guardduty.js'
-import type { ScanVerdict } from './scanner.js'
-
-/** The tag a quarantined object carries in storage, so that a reviewer finds it and a bucket policy can deny reads. */
-export const QUARANTINE_TAG = 'upload-pipeline-quarantine'
+import { QUARANTINE_TAG, type ScanVerdict } from './scanner.js'
 
 export type SettleOutcome = 'SYNCED' | 'QUARANTINED' | 'FAILED' | 'AWAITING'
 

@@ -33,6 +33,9 @@ export interface MalwareScanner {
   begin(file: { readonly size: number }): ScanSession
 }
 
+/** The tag a quarantined object carries in storage, so that a reviewer finds it and the bucket policy denies reads. */
+export const QUARANTINE_TAG = 'upload-pipeline-quarantine'
+
 /** The configured scanner, or undefined when scanning is switched off. */
 export function createScanner(config: MalwareScanningConfig): MalwareScanner | undefined {
   switch (config.scanner) {

@@ -3,6 +3,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   PutObjectTaggingCommand,
   S3Client,
@@ -26,7 +27,7 @@ export interface ObjectStore {
   /** A stream of the object's bytes, or undefined when there is no such object. */
   getStream(key: string): Promise<{ body: Readable; size: number } | undefined>
   deleteMany(keys: readonly string[]): Promise<void>
-  /** Replaces the object's tags (quarantine marks an object for review this way). */
+  /** Adds `tags` to the object's tags, keeping the others (GuardDuty's among them). */
   tag(key: string, tags: Record<string, string>): Promise<void>
   ping(): Promise<void>
 }
@@ -120,11 +121,14 @@ export function createObjectStore(client: S3Client, bucket: string): ObjectStore
 
     async tag(key, tags) {
       try {
+        const { TagSet = [] } = await client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }))
+        const merged = new Map(TagSet.map((t) => [t.Key, t.Value]))
+        for (const [name, value] of Object.entries(tags)) merged.set(name, value)
         await client.send(
           new PutObjectTaggingCommand({
             Bucket: bucket,
             Key: key,
-            Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+            Tagging: { TagSet: [...merged].map(([Key, Value]) => ({ Key, Value })) },
           }),
         )
       } catch (error) {

@@ -5,10 +5,11 @@ import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers'
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations'
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources'
 import * as logs from 'aws-cdk-lib/aws-logs'
+import type * as sqs from 'aws-cdk-lib/aws-sqs'
 import * as events from 'aws-cdk-lib/aws-events'
 import * as targets from 'aws-cdk-lib/aws-events-targets'
 import { Construct } from 'constructs'
-import { queueConsumers, routes, scheduledTasks, type Route } from '../routes.js'
+import { queueConsumers, routes, scheduledTasks, type QueueConsumer, type Route } from '../routes.js'
 import {
   AppFunction,
   type AppFunctionDefaults,
@@ -33,7 +34,8 @@ const ACCESS = {
   ListFiles: {},
   GetFile: { bucket: ['read'], cache: ['connect'] },
   Health: { bucket: ['probe'], queue: ['probe'], cache: ['connect'] },
-  HashFile: { bucket: ['read'], cache: ['connect'] },
+  HashFile: { bucket: ['read', 'tag'], cache: ['connect'] },
+  ApplyScanResult: { bucket: ['tag'] },
   RelayOutbox: { queue: ['send'] },
   SweepFiles: { bucket: ['delete'], queue: ['send'] },
 } as const satisfies Record<FunctionId, FunctionAccess>
@@ -51,6 +53,8 @@ export interface ApiProps {
   /** Default stage throttle: steady requests per second and burst. */
   readonly throttle: { readonly rateLimit: number; readonly burstLimit: number }
   readonly logRetention: logs.RetentionDays
+  /** GuardDuty's scan results (lib/constructs/malware-protection.ts); without it the ApplyScanResult consumer is not deployed. */
+  readonly scanResultsQueue?: sqs.IQueue
 }
 
 /**
@@ -135,15 +139,21 @@ export class Api extends Construct {
       functions.push(fn)
     }
 
-    const queues = { files: resources.queue }
-    for (const consumer of queueConsumers) {
+    const queues: Partial<Record<QueueConsumer['queue'], sqs.IQueue>> = {
+      files: resources.queue,
+      'scan-results': props.scanResultsQueue,
+    }
+    for (const consumer of queueConsumers as readonly (QueueConsumer & { id: FunctionId })[]) {
+      const queue = queues[consumer.queue]
+      // A consumer whose queue this deployment does not have (malware scanning off) is not deployed.
+      if (!queue) continue
       const fn = defineFunction(consumer.id, {
         entry: consumer.entry,
         memoryMb: consumer.memoryMb,
         timeoutSeconds: consumer.timeoutSeconds,
       })
       fn.addEventSource(
-        new SqsEventSource(queues[consumer.queue], {
+        new SqsEventSource(queue, {
           batchSize: consumer.batchSize,
           maxBatchingWindow: Duration.seconds(consumer.maxBatchingWindowSeconds),
           maxConcurrency: consumer.maxConcurrency,

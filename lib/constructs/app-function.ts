@@ -32,7 +32,7 @@ export const BUNDLE = {
   sourcesContent: false,
 } as const
 
-export type BucketAccess = 'read' | 'put' | 'delete' | 'probe'
+export type BucketAccess = 'read' | 'put' | 'delete' | 'probe' | 'tag'
 export type QueueAccess = 'send' | 'probe'
 export type CacheAccess = 'connect'
 
@@ -178,10 +178,12 @@ export class AppFunction extends NodejsFunction {
       put: [new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [objects] })],
       delete: [new iam.PolicyStatement({ actions: ['s3:DeleteObject'], resources: [objects] })],
       probe: [new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] })],
+      // Quarantine adds its tag to the object's tags, which it reads first so as to keep GuardDuty's.
+      tag: [new iam.PolicyStatement({ actions: ['s3:GetObjectTagging', 's3:PutObjectTagging'], resources: [objects] })],
     }
     const levels = new Set(access)
     for (const level of levels) for (const statement of statements[level]) this.addToRolePolicy(statement)
-    if (levels.has('read') || levels.has('put') || levels.has('delete')) {
+    if (levels.has('read') || levels.has('put') || levels.has('delete') || levels.has('tag')) {
       Validations.of(this).acknowledge({
         id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>/*]`,
         reason: 'Object keys are generated per upload, so object actions are granted on all keys of this one bucket.',
