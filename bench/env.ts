@@ -11,7 +11,7 @@ export const BENCH_OVERRIDES = {
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/upload_pipeline_bench',
   REDIS_URL: 'redis://127.0.0.1:6379/12',
   FILES_BUCKET_NAME: 'upload-pipeline-bench-files',
-  FILES_QUEUE_NAME: 'upload-pipeline-bench-files',
+  QUEUE_NAME_PREFIX: 'upload-pipeline-bench',
   PRESIGN_RATE_LIMIT: '1000000000',
 } as const
 
@@ -20,5 +20,4 @@ export const RELAY_QUEUE_NAME = 'upload-pipeline-bench-relay'
 
 export function applyBenchEnvironment(env: NodeJS.ProcessEnv = process.env): void {
   applyLocalEnvironment(env, { ...BENCH_OVERRIDES })
-  env.FILES_QUEUE_URL ??= `${env.AWS_ENDPOINT_URL}/queue/us-east-1/000000000000/${BENCH_OVERRIDES.FILES_QUEUE_NAME}`
 }

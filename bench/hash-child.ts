@@ -39,7 +39,7 @@ if (job.mode === 'memory') {
   const storage = createObjectStore(s3, config.bucketName)
   cpuAtStart = process.cpuUsage()
   const started = performance.now()
-  const object = await storage.getStream(job.key)
+  const object = await storage.getStream({ key: job.key, versionId: null, size: job.size })
   if (!object) throw new Error(`no object ${job.key}`)
   if (job.mode === 'hash') {
     // The hash function's path: exactly what syncFile does with the stream.

@@ -48,9 +48,9 @@ await ensureDatabase(process.env.DATABASE_URL!, { fresh: true })
 // Queues of this run only, deleted at the end: a stopped runtime's long polls stay open on the SQS
 // side for up to 20 s and would swallow the next run's first messages for the visibility timeout.
 const runId = Date.now().toString(36)
-const resources = await provision({ env: process.env, queueName: `${process.env.FILES_QUEUE_NAME}-${runId}` })
+const resources = await provision({ env: process.env, queuePrefix: `${process.env.QUEUE_NAME_PREFIX}-${runId}` })
 process.env.FILES_QUEUE_URL = resources.queueUrl
-const relayQueue = await provision({ env: process.env, queueName: `${RELAY_QUEUE_NAME}-${runId}` })
+const relayQueue = await provision({ env: process.env, queuePrefix: `${RELAY_QUEUE_NAME}-${runId}` })
 const sqs = new SQSClient({ region: process.env.AWS_REGION, endpoint: process.env.AWS_ENDPOINT_URL })
 const config = loadConfig()
 const s3 = createS3Client(config)

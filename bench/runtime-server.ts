@@ -12,15 +12,11 @@ import { applyBenchEnvironment } from './env.js'
 applyBenchEnvironment()
 const env = process.env
 const root = fileURLToPath(new URL('..', import.meta.url))
-const queueUrl = env.FILES_QUEUE_URL!
-const [, , account, name] = new URL(queueUrl).pathname.split('/').slice(1)
 
 const { deps } = await import('../functions/core/deps.js')
 const runtime = await startLocalRuntime({
   root,
   port: 0,
-  queueUrl,
-  queueArn: `arn:aws:sqs:${env.AWS_REGION}:${account}:${name}`,
   sqs: new SQSClient({ region: env.AWS_REGION, endpoint: env.AWS_ENDPOINT_URL }),
   verify: createVerifier(authOptionsFromEnv(env)),
   pollers: Number(env.LOCAL_POLLERS ?? 4),

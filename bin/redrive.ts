@@ -3,7 +3,7 @@
  * queue, once the cause of the failures is fixed. The hash function then retakes the files that were
  * marked FAILED (RETRIES_EXHAUSTED) on their last delivery.
  *
- *   npm run redrive                               # the local queue (LocalStack, FILES_QUEUE_NAME)
+ *   npm run redrive                               # the local queue (LocalStack, QUEUE_NAME_PREFIX)
  *   npm run redrive -- --queue-url <url>          # any queue; the DLQ is read from its RedrivePolicy
  *   npm run redrive -- --aws --queue-url <url>    # against AWS: no local defaults
  *   npm run redrive -- --manual                   # receive/send/delete instead of StartMessageMoveTask
@@ -127,12 +127,9 @@ async function main(): Promise<void> {
   const env = process.env
   const sqs = new SQSClient({ region: env.AWS_REGION, ...(env.AWS_ENDPOINT_URL ? { endpoint: env.AWS_ENDPOINT_URL } : {}) })
   try {
-    let queueUrl = values['queue-url'] ?? env.FILES_QUEUE_URL
-    if (!queueUrl) {
-      const name = env.FILES_QUEUE_NAME
-      if (!name) throw new Error('pass --queue-url or set FILES_QUEUE_URL (or FILES_QUEUE_NAME)')
-      queueUrl = (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl!
-    }
+    // Locally applyLocalEnvironment() has set FILES_QUEUE_URL from QUEUE_NAME_PREFIX.
+    const queueUrl = values['queue-url'] ?? env.FILES_QUEUE_URL
+    if (!queueUrl) throw new Error('pass --queue-url or set FILES_QUEUE_URL')
     const result = await redrive({ sqs, queueUrl, manual: values.manual })
     console.log(JSON.stringify(result))
   } finally {

@@ -17,9 +17,12 @@ export interface Route {
   readonly timeoutSeconds?: number
 }
 
+/** The queues of `lib/settings.ts`; each consumer reads exactly one. */
+export type QueueName = 'files' | 'scan-results'
+
 export interface QueueConsumer {
   readonly id: string
-  readonly queue: 'files' | 'scan-results'
+  readonly queue: QueueName
   readonly entry: string
   readonly batchSize: number
   readonly maxBatchingWindowSeconds: number
@@ -28,6 +31,7 @@ export interface QueueConsumer {
   readonly memoryMb?: number
 }
 
+/** Timeouts and memory not given here are `FUNCTION_DEFAULTS` in `lib/settings.ts`. */
 export interface ScheduledTask {
   readonly id: string
   readonly entry: string
@@ -40,6 +44,7 @@ export const routes = [
   { id: 'ConfirmUploads', method: 'POST', path: '/files/confirm-uploads', entry: 'functions/confirm-uploads.ts' },
   { id: 'ListFiles', method: 'GET', path: '/files', entry: 'functions/list-files.ts' },
   { id: 'GetFile', method: 'GET', path: '/files/{id}', entry: 'functions/get-file.ts', memoryMb: 512 },
+  { id: 'DeleteFile', method: 'DELETE', path: '/files/{id}', entry: 'functions/delete-file.ts' },
   { id: 'Health', method: 'GET', path: '/health', entry: 'functions/health.ts', public: true },
 ] as const satisfies readonly Route[]
 
@@ -57,7 +62,7 @@ export const queueConsumers = [
     memoryMb: 1024,
   },
   {
-    // GuardDuty Malware Protection's verdicts, from the EventBridge rule (lib/constructs/malware-protection.ts).
+    // GuardDuty Malware Protection's verdicts, put on the queue by its rule (lib/constructs/malware-protection.ts).
     id: 'ApplyScanResult',
     queue: 'scan-results',
     entry: 'functions/apply-scan-result.ts',
@@ -72,6 +77,3 @@ export const scheduledTasks = [
   { id: 'RelayOutbox', entry: 'functions/relay-outbox.ts', everySeconds: 60, timeoutSeconds: 60 },
   { id: 'SweepFiles', entry: 'functions/sweep-files.ts', everySeconds: 300, timeoutSeconds: 120 },
 ] as const satisfies readonly ScheduledTask[]
-
-/** SQS requires a visibility timeout of at least six times the consumer's timeout. */
-export const VISIBILITY_TIMEOUT_FACTOR = 6

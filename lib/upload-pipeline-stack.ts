@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib'
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib'
 import type * as logs from 'aws-cdk-lib/aws-logs'
 import type { Construct } from 'constructs'
 import { Api, type JwtSettings } from './constructs/api.js'
@@ -8,10 +8,7 @@ import { Migrations } from './constructs/migrations.js'
 import { MalwareProtection } from './constructs/malware-protection.js'
 import { Monitoring } from './constructs/monitoring.js'
 import { Network } from './constructs/network.js'
-import { queueConsumers, VISIBILITY_TIMEOUT_FACTOR } from './routes.js'
-
-/** Deliveries of a message before SQS moves it to the dead-letter queue. */
-const MAX_RECEIVE_COUNT = 5
+import { pipelineEnvironment, visibilityTimeoutSeconds } from './settings.js'
 
 /** Optional overrides of the defaults in `functions/core/config.ts`; unset ones keep those defaults. */
 export interface PipelineTunables {
@@ -52,35 +49,21 @@ export class UploadPipelineStack extends Stack {
   constructor(scope: Construct, id: string, props: UploadPipelineStackProps) {
     super(scope, id, props)
 
-    // AWS recommends a visibility timeout of at least six times the consumer's timeout, so that a batch the
-    // event source retries (after throttling, say) is not redelivered while an invocation still works on it.
-    const consumerTimeout = Duration.seconds(
-      Math.max(...queueConsumers.filter((c) => c.queue === 'files').map((c) => c.timeoutSeconds)),
-    )
-    const visibilityTimeout = Duration.seconds(consumerTimeout.toSeconds() * VISIBILITY_TIMEOUT_FACTOR)
-
     const network = new Network(this, 'Network', { cidr: props.vpcCidr, maxAzs: 2, logRetention: props.logRetention })
     const data = new Data(this, 'Data', {
       vpc: network.vpc,
       subnets: network.subnets,
       secretsManagerEndpoint: network.secretsManagerEndpoint,
       corsOrigins: props.corsOrigins,
-      queueVisibilityTimeout: visibilityTimeout,
-      maxReceiveCount: MAX_RECEIVE_COUNT,
       database: props.database,
       cache: props.cache,
       logRetention: props.logRetention,
     })
 
-    const scanResultsConsumer = queueConsumers.find((c) => c.queue === 'scan-results')
-    const malwareProtection =
-      props.malwareScanning && scanResultsConsumer
-        ? new MalwareProtection(this, 'MalwareProtection', {
-            bucket: data.bucket,
-            queueVisibilityTimeout: Duration.seconds(scanResultsConsumer.timeoutSeconds * VISIBILITY_TIMEOUT_FACTOR),
-            maxReceiveCount: MAX_RECEIVE_COUNT,
-          })
-        : undefined
+    // Off, the scan-results queue and its consumer stay (idle): only GuardDuty and the path of its events go.
+    const malwareProtection = props.malwareScanning
+      ? new MalwareProtection(this, 'MalwareProtection', { bucket: data.bucket, queues: data.queues['scan-results'] })
+      : undefined
 
     const functionDefaults: AppFunctionDefaults = {
       vpc: network.vpc,
@@ -89,12 +72,7 @@ export class UploadPipelineStack extends Stack {
       skipBundling: props.skipBundling,
       environment: {
         ...tunablesEnvironment(props.tunables ?? {}),
-        // Settings the functions must agree on with the queue, derived from the same numbers:
-        // a SYNCING claim older than the hash timeout has no live worker; the last delivery marks a file FAILED;
-        // a file idle in UPLOADED/SYNCING is re-published only once its message would have been redelivered.
-        STALE_CLAIM_SECONDS: String(consumerTimeout.toSeconds() + 30),
-        MAX_RECEIVE_COUNT: String(MAX_RECEIVE_COUNT),
-        STUCK_AFTER_SECONDS: String(visibilityTimeout.toSeconds() + 180),
+        ...pipelineEnvironment(),
         MALWARE_SCANNER: malwareProtection ? 'guardduty' : 'off',
       },
     }
@@ -105,7 +83,6 @@ export class UploadPipelineStack extends Stack {
       corsOrigins: props.corsOrigins,
       throttle: props.throttle,
       logRetention: props.logRetention,
-      scanResultsQueue: malwareProtection?.queue,
     })
     const migrations = new Migrations(this, 'Migrations', {
       resources: data,
@@ -119,7 +96,7 @@ export class UploadPipelineStack extends Stack {
       deadLetterQueue: data.deadLetterQueue,
       functions: [...api.functions, migrations.function],
       outboxAgeThresholdSeconds: 300,
-      queueAgeThresholdSeconds: visibilityTimeout.toSeconds() * 2,
+      queueAgeThresholdSeconds: visibilityTimeoutSeconds('files') * 2,
       alarmEmail: props.alarmEmail,
     })
 

@@ -1,6 +1,6 @@
 /**
- * Idempotent provisioning of the emulated AWS side: the files bucket (with the CORS rules a browser needs for the
- * presigned POST) and the files queue with its dead-letter queue. Host mode (localstack/start.sh) and Docker mode
+ * Idempotent provisioning of the emulated AWS side: the files bucket (versioned, with the CORS rules a browser needs
+ * for the presigned POST) and the files queue with its dead-letter queue. Host mode (localstack/start.sh) and Docker mode
  * (docker-compose.yml) both run this same step; on AWS the CDK stack owns these resources instead.
  *
  *   npx tsx localstack/provision.ts      # prints {"bucketName", "queueName", "queueUrl", "dlqUrl", ...} as JSON
@@ -11,7 +11,7 @@
 import { realpathSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { CreateBucketCommand, PutBucketCorsCommand, S3Client, type CORSRule } from '@aws-sdk/client-s3'
+import { CreateBucketCommand, PutBucketCorsCommand, PutBucketVersioningCommand, S3Client, type CORSRule } from '@aws-sdk/client-s3'
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
@@ -22,18 +22,20 @@ import {
   SQSClient,
   type QueueAttributeName,
 } from '@aws-sdk/client-sqs'
-import { queueConsumers, VISIBILITY_TIMEOUT_FACTOR } from '../lib/routes.js'
+import type { QueueName } from '../lib/routes.js'
+import {
+  BUCKET_CORS,
+  DEFAULT_QUEUE_PREFIX,
+  localQueueName,
+  queues,
+  type QueueSettings,
+  visibilityTimeoutSeconds,
+} from '../lib/settings.js'
 
 export const DEFAULT_ENDPOINT = 'http://127.0.0.1:4566'
 export const DEFAULT_REGION = 'us-east-1'
 export const DEFAULT_BUCKET_NAME = 'upload-pipeline-files'
-export const DEFAULT_QUEUE_NAME = 'upload-pipeline-files'
 export const DEFAULT_CORS_ALLOWED_ORIGINS: readonly string[] = ['http://localhost:3000', 'http://127.0.0.1:3000']
-/** SQS requires the visibility timeout to cover the consumer's whole run: 6 x its timeout (lib/routes.ts). */
-export const DEFAULT_VISIBILITY_TIMEOUT_SECONDS = hashConsumerTimeoutSeconds() * VISIBILITY_TIMEOUT_FACTOR
-export const MAX_RECEIVE_COUNT = 5
-export const QUEUE_RETENTION_SECONDS = 4 * 24 * 60 * 60
-export const DLQ_RETENTION_SECONDS = 14 * 24 * 60 * 60
 
 export interface ProvisionOptions {
   /** Default: AWS_ENDPOINT_URL, else http://127.0.0.1:4566. */
@@ -44,20 +46,30 @@ export interface ProvisionOptions {
   readonly bucketName?: string
   /** Default: CORS_ALLOWED_ORIGINS (comma-separated), else http://localhost:3000 and http://127.0.0.1:3000. */
   readonly corsAllowedOrigins?: readonly string[]
-  /** Default: FILES_QUEUE_NAME, else upload-pipeline-files. */
-  readonly queueName?: string
-  /** Default: `<queueName>-dlq`. */
-  readonly dlqName?: string
-  /** Default: FILES_QUEUE_VISIBILITY_TIMEOUT, else the hash consumer's timeout x VISIBILITY_TIMEOUT_FACTOR (1,800). */
+  /** Queues are named `<prefix>-<name>`, DLQs `<prefix>-<name>-dlq`. Default: QUEUE_NAME_PREFIX, else upload-pipeline. */
+  readonly queuePrefix?: string
+  /** Every queue's visibility timeout. Default: QUEUE_VISIBILITY_TIMEOUT, else each queue's from `lib/settings.ts`. */
   readonly visibilityTimeoutSeconds?: number
-  /** Default: 5. */
+  /** Default: each queue's from `lib/settings.ts`. */
   readonly maxReceiveCount?: number
   /** Where unset options are read from. Default: process.env. */
   readonly env?: Readonly<Record<string, string | undefined>>
 }
 
+export interface ProvisionedQueue {
+  readonly name: string
+  readonly url: string
+  readonly arn: string
+  readonly dlqName: string
+  readonly dlqUrl: string
+  readonly dlqArn: string
+  readonly visibilityTimeoutSeconds: number
+}
+
 export interface ProvisionResult {
   readonly bucketName: string
+  readonly queues: Readonly<Record<QueueName, ProvisionedQueue>>
+  /** The files queue's, as before there were several. */
   readonly queueName: string
   readonly queueUrl: string
   readonly queueArn: string
@@ -71,29 +83,28 @@ export class ProvisionConfigError extends Error {
   override readonly name = 'ProvisionConfigError'
 }
 
-type ResolvedOptions = Required<Omit<ProvisionOptions, 'env'>>
+type ResolvedOptions = Required<Omit<ProvisionOptions, 'env' | 'visibilityTimeoutSeconds' | 'maxReceiveCount'>> &
+  Pick<ProvisionOptions, 'visibilityTimeoutSeconds' | 'maxReceiveCount'>
 
 export function resolveProvisionOptions(options: ProvisionOptions = {}): ResolvedOptions {
   const env = options.env ?? process.env
   const fromEnv = (name: string): string | undefined => env[name]?.trim() || undefined
-  const queueName = options.queueName ?? fromEnv('FILES_QUEUE_NAME') ?? DEFAULT_QUEUE_NAME
   const resolved: ResolvedOptions = {
     endpoint: options.endpoint ?? fromEnv('AWS_ENDPOINT_URL') ?? DEFAULT_ENDPOINT,
     region: options.region ?? DEFAULT_REGION,
     bucketName: options.bucketName ?? fromEnv('FILES_BUCKET_NAME') ?? DEFAULT_BUCKET_NAME,
     corsAllowedOrigins:
       options.corsAllowedOrigins ?? parseList(fromEnv('CORS_ALLOWED_ORIGINS')) ?? DEFAULT_CORS_ALLOWED_ORIGINS,
-    queueName,
-    dlqName: options.dlqName ?? `${queueName}-dlq`,
+    queuePrefix: options.queuePrefix ?? fromEnv('QUEUE_NAME_PREFIX') ?? DEFAULT_QUEUE_PREFIX,
     visibilityTimeoutSeconds:
-      options.visibilityTimeoutSeconds ??
-      parseInteger('FILES_QUEUE_VISIBILITY_TIMEOUT', fromEnv('FILES_QUEUE_VISIBILITY_TIMEOUT')) ??
-      DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
-    maxReceiveCount: options.maxReceiveCount ?? MAX_RECEIVE_COUNT,
+      options.visibilityTimeoutSeconds ?? parseInteger('QUEUE_VISIBILITY_TIMEOUT', fromEnv('QUEUE_VISIBILITY_TIMEOUT')),
+    maxReceiveCount: options.maxReceiveCount,
   }
   // SQS limits: visibility 0..43200 s, maxReceiveCount 1..1000.
-  assertIntegerIn('visibility timeout', resolved.visibilityTimeoutSeconds, 0, 43_200)
-  assertIntegerIn('maxReceiveCount', resolved.maxReceiveCount, 1, 1000)
+  if (resolved.visibilityTimeoutSeconds !== undefined) {
+    assertIntegerIn('visibility timeout', resolved.visibilityTimeoutSeconds, 0, 43_200)
+  }
+  if (resolved.maxReceiveCount !== undefined) assertIntegerIn('maxReceiveCount', resolved.maxReceiveCount, 1, 1000)
   if (resolved.corsAllowedOrigins.length === 0) {
     throw new ProvisionConfigError('CORS_ALLOWED_ORIGINS must name at least one origin')
   }
@@ -111,21 +122,19 @@ export async function provision(options: ProvisionOptions = {}): Promise<Provisi
   const sqs = new SQSClient(clientConfig)
   try {
     await ensureBucket(s3, o.bucketName, o.corsAllowedOrigins)
-    const dlq = await ensureQueue(sqs, o.dlqName, { MessageRetentionPeriod: String(DLQ_RETENTION_SECONDS) })
-    const queue = await ensureQueue(sqs, o.queueName, {
-      VisibilityTimeout: String(o.visibilityTimeoutSeconds),
-      MessageRetentionPeriod: String(QUEUE_RETENTION_SECONDS),
-      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: o.maxReceiveCount }),
-    })
+    const provisioned = await Promise.all(queues.map((settings) => ensureQueuePair(sqs, o, settings)))
+    const byName = Object.fromEntries(queues.map((q, i) => [q.name, provisioned[i]!])) as Record<QueueName, ProvisionedQueue>
+    const files = byName.files
     return {
       bucketName: o.bucketName,
-      queueName: o.queueName,
-      queueUrl: queue.url,
-      queueArn: queue.arn,
-      dlqName: o.dlqName,
-      dlqUrl: dlq.url,
-      dlqArn: dlq.arn,
-      visibilityTimeoutSeconds: o.visibilityTimeoutSeconds,
+      queues: byName,
+      queueName: files.name,
+      queueUrl: files.url,
+      queueArn: files.arn,
+      dlqName: files.dlqName,
+      dlqUrl: files.dlqUrl,
+      dlqArn: files.dlqArn,
+      visibilityTimeoutSeconds: files.visibilityTimeoutSeconds,
     }
   } finally {
     s3.destroy()
@@ -133,15 +142,51 @@ export async function provision(options: ProvisionOptions = {}): Promise<Provisi
   }
 }
 
-/** The browser posts the form straight to the bucket, so the bucket (not our API) must answer CORS. */
+/** The attributes a queue of `lib/settings.ts` and its dead-letter queue get here: the stack's, unless overridden. */
+export function localQueueAttributes(
+  settings: QueueSettings,
+  overrides: Pick<ProvisionOptions, 'visibilityTimeoutSeconds' | 'maxReceiveCount'>,
+  deadLetterArn: string,
+): { queue: QueueAttributes; deadLetterQueue: QueueAttributes } {
+  return {
+    deadLetterQueue: { MessageRetentionPeriod: String(settings.deadLetterRetentionSeconds) },
+    queue: {
+      VisibilityTimeout: String(overrides.visibilityTimeoutSeconds ?? visibilityTimeoutSeconds(settings.name)),
+      MessageRetentionPeriod: String(settings.retentionSeconds),
+      RedrivePolicy: JSON.stringify({
+        deadLetterTargetArn: deadLetterArn,
+        maxReceiveCount: overrides.maxReceiveCount ?? settings.maxReceiveCount,
+      }),
+    },
+  }
+}
+
+async function ensureQueuePair(sqs: SQSClient, o: ResolvedOptions, settings: QueueSettings): Promise<ProvisionedQueue> {
+  const name = localQueueName(o.queuePrefix, settings.name)
+  const dlqName = `${name}-dlq`
+  const dlq = await ensureQueue(sqs, dlqName, localQueueAttributes(settings, o, '').deadLetterQueue)
+  const attributes = localQueueAttributes(settings, o, dlq.arn).queue
+  const queue = await ensureQueue(sqs, name, attributes)
+  return {
+    name,
+    url: queue.url,
+    arn: queue.arn,
+    dlqName,
+    dlqUrl: dlq.url,
+    dlqArn: dlq.arn,
+    visibilityTimeoutSeconds: Number(attributes.VisibilityTimeout),
+  }
+}
+
+/** The browser posts the form and PUTs parts straight to the bucket, so the bucket (not our API) must answer CORS. */
 export function corsRules(allowedOrigins: readonly string[]): CORSRule[] {
   return [
     {
       AllowedOrigins: [...allowedOrigins],
-      AllowedMethods: ['POST', 'GET', 'HEAD', 'PUT'],
-      AllowedHeaders: ['*'],
-      ExposeHeaders: ['ETag', 'x-amz-request-id'],
-      MaxAgeSeconds: 3000,
+      AllowedMethods: [...BUCKET_CORS.allowedMethods],
+      AllowedHeaders: [...BUCKET_CORS.allowedHeaders],
+      ExposeHeaders: [...BUCKET_CORS.exposedHeaders],
+      MaxAgeSeconds: BUCKET_CORS.maxAgeSeconds,
     },
   ]
 }
@@ -155,6 +200,9 @@ async function ensureBucket(s3: S3Client, bucketName: string, allowedOrigins: re
   await s3.send(
     new PutBucketCorsCommand({ Bucket: bucketName, CORSConfiguration: { CORSRules: corsRules(allowedOrigins) } }),
   )
+  // As in the stack: confirm records the version it checked and every read is pinned to it, so a presigned
+  // POST replayed after confirm adds a version instead of changing the bytes that were hashed.
+  await s3.send(new PutBucketVersioningCommand({ Bucket: bucketName, VersioningConfiguration: { Status: 'Enabled' } }))
 }
 
 type QueueAttributes = Partial<Record<QueueAttributeName, string>>
@@ -209,12 +257,6 @@ function sameAttribute(name: string, current: string | undefined, wanted: string
   } catch {
     return false
   }
-}
-
-function hashConsumerTimeoutSeconds(): number {
-  const consumer = queueConsumers.find((c) => c.queue === 'files')
-  if (!consumer) throw new Error('lib/routes.ts has no consumer for the files queue')
-  return consumer.timeoutSeconds
 }
 
 function assertIntegerIn(what: string, value: number, min: number, max: number): void {

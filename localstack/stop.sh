@@ -1,40 +1,22 @@
 #!/usr/bin/env bash
-# Stop the host-mode LocalStack started by localstack/start.sh: SIGTERM via the pid file, wait for exit.
-# Idempotent: exits 0 when it is not running.
-#   LOCALSTACK_STOP_TIMEOUT  seconds to wait after SIGTERM before SIGKILL (default: 30)
+# Stop the machine's LocalStack (the one localstack/start.sh runs), whichever checkout started it: SIGTERM, wait,
+# SIGKILL after LOCALSTACK_STOP_TIMEOUT (default 30) seconds. It is found by its command line, not only by the pid
+# file, so a LocalStack whose pid file is gone still stops. Idempotent: exits 0 when none runs. A foreign process
+# on port 4566 is named and left alone.
 set -euo pipefail
 
-REPO_ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
-readonly REPO_ROOT
-readonly PID_FILE=$REPO_ROOT/.localstack/localstack.pid
-readonly STOP_TIMEOUT=${LOCALSTACK_STOP_TIMEOUT:-30}
+SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+readonly SCRIPT_DIR
+# shellcheck source=localstack/lib.sh
+source "$SCRIPT_DIR/lib.sh"
 
-log() { printf 'localstack: %s\n' "$*" >&2; }
-
-if [[ ! -f $PID_FILE ]]; then
-  log "not running (no $PID_FILE)"
-  exit 0
+take_lock "${LOCALSTACK_STOP_TIMEOUT:-30}"
+if stop_all_project_pids; then
+  log "stopped"
+else
+  log "not running"
 fi
-pid=$(<"$PID_FILE")
-# Only signal our own LocalStack: a stale pid file may name a pid that now belongs to something else.
-if ! [[ $pid =~ ^[0-9]+$ ]] || ! kill -0 "$pid" 2>/dev/null \
-  || ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'localstack.runtime.main'; then
-  log "not running (stale pid file)"
-  rm -f "$PID_FILE"
-  exit 0
+pid=$(listener_pid)
+if [[ -n $pid ]]; then
+  log "note: $(foreign_listener_message "$pid")"
 fi
-
-log "stopping pid $pid"
-kill -TERM "$pid"
-deadline=$((SECONDS + STOP_TIMEOUT))
-while kill -0 "$pid" 2>/dev/null; do
-  if ((SECONDS >= deadline)); then
-    log "still running after ${STOP_TIMEOUT}s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    sleep 0.5
-    break
-  fi
-  sleep 0.2
-done
-rm -f "$PID_FILE"
-log "stopped"

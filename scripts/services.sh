@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Ensure every service the product and its tests need is up, starting whatever is down:
-#   PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379, LocalStack (S3 + SQS) 127.0.0.1:4566 + provisioning,
-#   clamd 127.0.0.1:3310 (malware scanning; scripts/clamd.sh).
+#   PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379, the machine's one LocalStack (S3, SQS, EventBridge)
+#   127.0.0.1:4566 + provisioning (localstack/start.sh reuses it when another checkout started it).
+#   clamd 127.0.0.1:3310 for malware scanning (scripts/clamd.sh; one per machine too).
 # Idempotent, and fast when everything is already running.
 set -euo pipefail
 

@@ -1,3 +1,5 @@
+import { DEFAULT_QUEUE_PREFIX, localQueueName, localQueueUrl, pipelineEnvironment, queues } from '../../lib/settings.js'
+
 /**
  * The environment the local runtime gives the handlers: the same variables the CDK stack sets on
  * AWS, pointed at LocalStack, Postgres and Redis on this machine. Variables already set win.
@@ -9,7 +11,7 @@ export const LOCAL_DEFAULTS: Readonly<Record<string, string>> = {
   AWS_ENDPOINT_URL: 'http://127.0.0.1:4566',
   S3_FORCE_PATH_STYLE: 'true',
   FILES_BUCKET_NAME: 'upload-pipeline-files',
-  FILES_QUEUE_NAME: 'upload-pipeline-files',
+  QUEUE_NAME_PREFIX: DEFAULT_QUEUE_PREFIX,
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/upload_pipeline',
   // One pool serves every locally invoked function at once (on AWS each environment has its own).
   DATABASE_POOL_MAX: '20',
@@ -20,10 +22,21 @@ export const LOCAL_DEFAULTS: Readonly<Record<string, string>> = {
   POWERTOOLS_METRICS_DISABLED: 'true',
   // The pinned SDK supports Node 20 (the local runtime); Lambda itself runs Node 24.
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  // What the stack sets on every function, from the same source.
+  ...pipelineEnvironment(),
 }
 
+/**
+ * Applies the local defaults, then `overrides`, and points each queue's URL variable at its LocalStack queue
+ * (a URL already set wins unless the overrides rename the queues).
+ */
 export function applyLocalEnvironment(env: NodeJS.ProcessEnv = process.env, overrides: Record<string, string> = {}): void {
   for (const [key, value] of Object.entries({ ...LOCAL_DEFAULTS, ...overrides })) {
     if (env[key] === undefined || key in overrides) env[key] = value
+  }
+  for (const queue of queues) {
+    if (env[queue.urlVariable] === undefined || 'QUEUE_NAME_PREFIX' in overrides) {
+      env[queue.urlVariable] = localQueueUrl(env.AWS_ENDPOINT_URL!, localQueueName(env.QUEUE_NAME_PREFIX!, queue.name))
+    }
   }
 }

@@ -1,3 +1,4 @@
+import type { FunctionSettings } from '../../lib/settings.js'
 import { randomUUID } from 'node:crypto'
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, Context, SQSRecord } from 'aws-lambda'
 import type { JWTPayload } from 'jose'
@@ -63,14 +64,15 @@ export function httpApiEvent(input: {
 }
 
 /** A Lambda context for a locally invoked handler. */
-export function lambdaContext(functionName: string, timeoutSeconds: number): Context {
+/** The context Lambda gives an invocation of a function with these settings (its deadline and memory). */
+export function lambdaContext(functionName: string, { timeoutSeconds, memoryMb }: FunctionSettings): Context {
   const deadline = Date.now() + timeoutSeconds * 1000
   return {
     callbackWaitsForEmptyEventLoop: false,
     functionName,
     functionVersion: '$LATEST',
     invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
-    memoryLimitInMB: '256',
+    memoryLimitInMB: String(memoryMb),
     awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: 'local',

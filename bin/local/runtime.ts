@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { ChangeMessageVisibilityBatchCommand, DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs'
 import type { APIGatewayProxyStructuredResultV2, Context, SQSBatchResponse, SQSEvent } from 'aws-lambda'
-import { queueConsumers, routes, scheduledTasks, type Route } from '../../lib/routes.js'
+import { queueConsumers, routes, scheduledTasks, type QueueName, type Route } from '../../lib/routes.js'
+import { type FunctionSettings, functionSettings, localScheduleIntervalMs, queues as queueTable } from '../../lib/settings.js'
 import type { Verifier } from './auth.js'
 import { httpApiEvent, lambdaContext, sqsRecord } from './events.js'
 
@@ -16,22 +17,47 @@ export interface LocalRuntimeOptions {
   root: string
   port: number
   host?: string
-  queueUrl: string
-  queueArn: string
+  /** Each consumer's queue; by default the queues the environment's URL variables name (`lib/settings.ts`). */
+  queues?: Partial<Record<QueueName, LocalQueue>>
   sqs: SQSClient
   verify: Verifier
-  /** Concurrent queue pollers, like an event source mapping's pollers (default 4). */
+  /** Concurrent pollers per consumer, like an event source mapping's pollers (default 4; 0 consumes nothing). */
   pollers?: number
-  /** Consumer invocations in flight at once (default: the consumer's maxConcurrency in lib/routes.ts). */
+  /** Invocations of one consumer in flight at once (default: its maxConcurrency in lib/routes.ts). */
   maxConcurrency?: number
   /** Long-poll wait; `close()` lets polls in flight finish, so this bounds it (default 5 s). */
   waitTimeSeconds?: number
-  /** How often the relay sweep and the sweeper run; 0 disables one. */
-  relayIntervalMs?: number
-  sweepIntervalMs?: number
+  /**
+   * Milliseconds between runs of a scheduled task, by task id; 0 disables it. Default: its `everySeconds`
+   * sped up by `LOCAL_SCHEDULE_SPEEDUP` (lib/settings.ts).
+   */
+  schedules?: Partial<Record<ScheduledTaskId, number>>
   /** Requests the route table does not know (the upload page, OpenAPI); return true when handled. */
   fallback?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean> | boolean
   log?: (message: string, fields?: Record<string, unknown>) => void
+}
+
+export interface LocalQueue {
+  url: string
+  arn: string
+}
+
+type ScheduledTaskId = (typeof scheduledTasks)[number]['id']
+
+/** The ARN LocalStack gives a queue URL of the path strategy (`/queue/<region>/<account>/<name>`). */
+export function queueArnOf(queueUrl: string): string {
+  const [region, account, name] = new URL(queueUrl).pathname.split('/').slice(2)
+  return `arn:aws:sqs:${region}:${account}:${name}`
+}
+
+/** The queues the environment's URL variables name. */
+export function queuesFromEnvironment(env: NodeJS.ProcessEnv = process.env): Partial<Record<QueueName, LocalQueue>> {
+  return Object.fromEntries(
+    queueTable.flatMap((q) => {
+      const url = env[q.urlVariable]
+      return url ? [[q.name, { url, arn: queueArnOf(url) }]] : []
+    }),
+  )
 }
 
 export interface LocalRuntime {
@@ -162,7 +188,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
         claims,
       })
       const handler = await load<typeof event, APIGatewayProxyStructuredResultV2>(route.entry)
-      const result = await handler(event, lambdaContext(route.id, route.timeoutSeconds ?? 30))
+      const result = await handler(event, lambdaContext(route.id, functionSettings(route)))
       const payload = result.body ?? ''
       res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>)
       res.end(result.isBase64Encoded ? Buffer.from(payload, 'base64') : payload)
@@ -186,93 +212,105 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   // Every poller's long poll and every timer listens on this one signal: many listeners is the design, not a leak.
   setMaxListeners(0, abort.signal)
   const loops: Promise<void>[] = []
-  const consumer = queueConsumers[0]
-  const pollers = options.pollers ?? 4
-  const maxConcurrency = options.maxConcurrency ?? consumer.maxConcurrency
-  for (let i = 0; i < pollers; i++) loops.push(pollQueue(consumer.entry, consumer.id, consumer.batchSize, consumer.timeoutSeconds))
+  const queues = { ...queuesFromEnvironment(), ...options.queues }
+  for (const consumer of queueConsumers) {
+    const queue = queues[consumer.queue]
+    if (!queue) throw new Error(`no URL for the ${consumer.queue} queue that ${consumer.id} consumes`)
+    loops.push(...consume(consumer, queue))
+  }
   for (const task of scheduledTasks) {
-    const every = task.id === 'RelayOutbox' ? (options.relayIntervalMs ?? 1_000) : (options.sweepIntervalMs ?? 30_000)
-    if (every > 0) loops.push(schedule(task.entry, task.id, every, task.timeoutSeconds))
+    const every = options.schedules?.[task.id] ?? localScheduleIntervalMs(task)
+    if (every > 0) loops.push(schedule(task.entry, task.id, every, functionSettings(task)))
   }
 
-  // Invocations of the consumer in flight across all pollers, capped at its maxConcurrency as the event
-  // source mapping caps them. A poller hands a batch over and polls again at once: waiting for each batch
-  // to finish left new messages queued behind busy pollers (p95 of confirm -> hash claim ~100 ms under load).
-  const invocations = new Set<Promise<void>>()
+  /**
+   * Polls `queue` for `consumer` the way an event source mapping does: several pollers, batches handed to
+   * invocations capped at the consumer's maxConcurrency, partial batch failures left for redelivery. A poller
+   * hands a batch over and polls again at once: waiting for each batch to finish left new messages queued
+   * behind busy pollers.
+   */
+  function consume(consumer: (typeof queueConsumers)[number], queue: LocalQueue): Promise<void>[] {
+    const invocations = new Set<Promise<void>>()
+    const maxConcurrency = options.maxConcurrency ?? consumer.maxConcurrency
+    const handler = load<SQSEvent, SQSBatchResponse | undefined>(consumer.entry)
+    const context = () => lambdaContext(consumer.id, functionSettings(consumer))
 
-  /** Makes messages received while closing visible again at once, for the next consumer. */
-  async function release(messages: { ReceiptHandle?: string }[]): Promise<void> {
-    if (messages.length === 0) return
-    await options.sqs.send(
-      new ChangeMessageVisibilityBatchCommand({
-        QueueUrl: options.queueUrl,
-        Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0 })),
-      }),
-    )
-  }
+    /** Makes messages received while closing visible again at once, for the next consumer. */
+    const release = async (messages: { ReceiptHandle?: string }[]): Promise<void> => {
+      if (messages.length === 0) return
+      await options.sqs.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: queue.url,
+          Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0 })),
+        }),
+      )
+    }
 
-  async function pollQueue(entry: string, id: string, batchSize: number, timeoutSeconds: number): Promise<void> {
-    const handler = await load<SQSEvent, SQSBatchResponse | undefined>(entry)
     const invoke = async (event: SQSEvent): Promise<void> => {
       let failed: Set<string>
       try {
-        const response = await handler(event, lambdaContext(id, timeoutSeconds))
+        const response = await (await handler)(event, context())
         failed = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier))
       } catch (error) {
         // A failed invocation returns the whole batch to the queue, as Lambda does.
-        log('consumer invocation failed', { consumer: id, error: String(error) })
+        log('consumer invocation failed', { consumer: consumer.id, error: String(error) })
         return
       }
       const done = event.Records.filter((r) => !failed.has(r.messageId))
       if (done.length) {
         await options.sqs.send(
           new DeleteMessageBatchCommand({
-            QueueUrl: options.queueUrl,
+            QueueUrl: queue.url,
             Entries: done.map((r, i) => ({ Id: String(i), ReceiptHandle: r.receiptHandle })),
           }),
         )
       }
     }
-    while (!abort.signal.aborted) {
-      try {
-        while (invocations.size >= maxConcurrency) await Promise.race(invocations)
-        // Not aborted on close: SQS may hand messages to a long poll whose client has gone, and
-        // they would stay invisible for the whole visibility timeout. Let the poll finish instead.
-        const received = await options.sqs.send(
-          new ReceiveMessageCommand({
-            QueueUrl: options.queueUrl,
-            MaxNumberOfMessages: batchSize,
-            WaitTimeSeconds: options.waitTimeSeconds ?? 5,
-            MessageSystemAttributeNames: ['All'],
-          }),
-        )
-        const messages = received.Messages ?? []
-        if (abort.signal.aborted) {
-          await release(messages)
-          break
+
+    const poll = async (): Promise<void> => {
+      await handler
+      while (!abort.signal.aborted) {
+        try {
+          while (invocations.size >= maxConcurrency) await Promise.race(invocations)
+          // Not aborted on close: SQS may hand messages to a long poll whose client has gone, and
+          // they would stay invisible for the whole visibility timeout. Let the poll finish instead.
+          const received = await options.sqs.send(
+            new ReceiveMessageCommand({
+              QueueUrl: queue.url,
+              MaxNumberOfMessages: consumer.batchSize,
+              WaitTimeSeconds: options.waitTimeSeconds ?? 5,
+              MessageSystemAttributeNames: ['All'],
+            }),
+          )
+          const messages = received.Messages ?? []
+          if (abort.signal.aborted) {
+            await release(messages)
+            break
+          }
+          if (messages.length === 0) continue
+          const invocation = invoke({ Records: messages.map((m) => sqsRecord(m, queue.arn)) }).catch((error: unknown) => {
+            log('deleting processed messages failed; they will be redelivered', { consumer: consumer.id, error: String(error) })
+          })
+          invocations.add(invocation)
+          void invocation.finally(() => invocations.delete(invocation))
+        } catch (error) {
+          if (abort.signal.aborted) break
+          log('queue poll failed; retrying', { consumer: consumer.id, error: String(error) })
+          await sleep(1_000, abort.signal)
         }
-        if (messages.length === 0) continue
-        const invocation = invoke({ Records: messages.map((m) => sqsRecord(m, options.queueArn)) }).catch((error: unknown) => {
-          log('deleting processed messages failed; they will be redelivered', { consumer: id, error: String(error) })
-        })
-        invocations.add(invocation)
-        void invocation.finally(() => invocations.delete(invocation))
-      } catch (error) {
-        if (abort.signal.aborted) break
-        log('queue poll failed; retrying', { consumer: id, error: String(error) })
-        await sleep(1_000, abort.signal)
       }
+      await Promise.allSettled(invocations)
     }
-    await Promise.allSettled(invocations)
+    return Array.from({ length: options.pollers ?? 4 }, poll)
   }
 
-  async function schedule(entry: string, id: string, everyMs: number, timeoutSeconds: number): Promise<void> {
+  async function schedule(entry: string, id: string, everyMs: number, settings: FunctionSettings): Promise<void> {
     const handler = await load<unknown, unknown>(entry)
     while (!abort.signal.aborted) {
       await sleep(everyMs, abort.signal)
       if (abort.signal.aborted) break
       try {
-        await handler({ source: 'local.scheduler', 'detail-type': 'Scheduled Event', id }, lambdaContext(id, timeoutSeconds))
+        await handler({ source: 'local.scheduler', 'detail-type': 'Scheduled Event', id }, lambdaContext(id, settings))
       } catch (error) {
         log('scheduled task failed', { task: id, error: String(error) })
       }

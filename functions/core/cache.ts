@@ -9,7 +9,14 @@ import { DependencyUnavailableError } from './errors.js'
  */
 export interface ContentCache {
   get(fileId: string): Promise<Buffer | undefined>
+  /** Caches `content` unless the file was evicted as deleted. */
   set(fileId: string, content: Buffer): Promise<boolean>
+  /**
+   * Removes a deleted file's entry for good: a tombstone takes its place for the cache TTL, so a
+   * hash or a read that fetched the bytes before the delete cannot put them back. Throws when Redis
+   * is unreachable, so the caller can retry.
+   */
+  evict(fileId: string): Promise<void>
   /** Counts one hit against a fixed window; returns the seconds to wait when over the limit. */
   rateLimit(key: string, limit: number, windowSeconds: number): Promise<{ allowed: boolean; retryAfterSeconds: number }>
   ping(): Promise<void>
@@ -50,6 +57,17 @@ export function createRedisClient(config: Config): RedisClient {
   return redis
 }
 
+/**
+ * What an evicted entry holds instead of content. A file whose bytes happen to equal it is simply
+ * never cached: it reads as a miss and is served from storage.
+ */
+const TOMBSTONE = Buffer.from('\u0000file-deleted\u0000')
+
+// One key, so it runs on a cluster too: set unless the entry is a tombstone.
+const SET_UNLESS_EVICTED = `if redis.call('get', KEYS[1]) == ARGV[3] then return 0 end
+redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1`
+
 /** How long the cache is skipped after a Redis failure before it is tried again. */
 export const CACHE_BYPASS_MS = 5_000
 
@@ -76,7 +94,8 @@ export function createContentCache(redis: RedisClient, config: Config, logger: L
       if (bypassed()) return undefined
       try {
         await ready()
-        return (await redis.getBuffer(contentKey(fileId))) ?? undefined
+        const content = await redis.getBuffer(contentKey(fileId))
+        return content && !content.equals(TOMBSTONE) ? content : undefined
       } catch (error) {
         degrade('get', error)
         return undefined
@@ -87,11 +106,20 @@ export function createContentCache(redis: RedisClient, config: Config, logger: L
       if (content.length > config.cacheMaxBytes || bypassed()) return false
       try {
         await ready()
-        await redis.set(contentKey(fileId), content, 'EX', config.cacheTtlSeconds)
-        return true
+        const stored = await redis.eval(SET_UNLESS_EVICTED, 1, contentKey(fileId), content, config.cacheTtlSeconds, TOMBSTONE)
+        return stored === 1
       } catch (error) {
         degrade('set', error)
         return false
+      }
+    },
+
+    async evict(fileId) {
+      try {
+        await ready()
+        await redis.set(contentKey(fileId), TOMBSTONE, 'EX', config.cacheTtlSeconds)
+      } catch (error) {
+        throw new DependencyUnavailableError('cache', { cause: error })
       }
     },
 

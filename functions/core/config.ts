@@ -1,3 +1,5 @@
+import { pipelineEnvironment } from '../../lib/settings.js'
+
 /**
  * One typed, frozen configuration, parsed once per execution environment from the environment.
  * Required variables fail fast with their name; tunables have documented defaults.
@@ -36,6 +38,11 @@ export interface Config {
   readonly stuckAfterSeconds: number
   /** The queue's maxReceiveCount: the last delivery marks a failing file FAILED before the DLQ. */
   readonly maxReceiveCount: number
+  /**
+   * How long the relay sweep leaves a confirm's outbox rows to that confirm's own publish: the confirm
+   * function's timeout, so the sweep never races a confirm that may still be running.
+   */
+  readonly eagerPublishLeaseSeconds: number
   readonly outboxRetentionHours: number
   readonly malwareScanning: MalwareScanningConfig
 }
@@ -55,6 +62,8 @@ export interface MalwareScanningConfig {
 }
 
 type Env = Readonly<Record<string, string | undefined>>
+
+const SHARED = pipelineEnvironment()
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError'
@@ -96,6 +105,8 @@ export function loadConfig(env: Env = process.env): Config {
     if (raw === 'false' || raw === '0') return false
     throw new ConfigError(`Environment variable ${name} must be true or false, got "${raw}"`)
   }
+  // The values the functions must agree on with the queues default to what the stack derives (lib/settings.ts).
+  const shared = (name: keyof typeof SHARED, min: number): number => integer(name, Number(SHARED[name]), min)
   const list = (name: string, fallback: readonly string[]): readonly string[] => {
     const raw = env[name]?.trim()
     if (!raw) return fallback
@@ -131,11 +142,11 @@ export function loadConfig(env: Env = process.env): Config {
     allowedContentTypes: list('ALLOWED_CONTENT_TYPES', DEFAULT_CONTENT_TYPES),
     presignRateLimit: integer('PRESIGN_RATE_LIMIT', 120, 0),
     presignRateWindowSeconds: integer('PRESIGN_RATE_WINDOW_SECONDS', 60, 1),
-    // Longer than the hash function's timeout: a claim this old cannot have a live worker.
-    staleClaimSeconds: integer('STALE_CLAIM_SECONDS', 330, 1),
+    staleClaimSeconds: shared('STALE_CLAIM_SECONDS', 1),
     expiryGraceSeconds: integer('EXPIRY_GRACE_SECONDS', 300, 0),
-    stuckAfterSeconds: integer('STUCK_AFTER_SECONDS', 900, 1),
-    maxReceiveCount: integer('MAX_RECEIVE_COUNT', 5, 1),
+    stuckAfterSeconds: shared('STUCK_AFTER_SECONDS', 1),
+    maxReceiveCount: shared('MAX_RECEIVE_COUNT', 1),
+    eagerPublishLeaseSeconds: shared('EAGER_PUBLISH_LEASE_SECONDS', 0),
     outboxRetentionHours: integer('OUTBOX_RETENTION_HOURS', 72, 0),
     // On unless switched off: with no clamd the files wait rather than pass unscanned.
     malwareScanning: Object.freeze({

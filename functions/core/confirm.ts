@@ -12,7 +12,10 @@ export interface ConfirmResult {
   failed: { file_id: string; error: { code: string; message: string } }[]
 }
 
-type Verdict = { ok: true; status: FileStatus } | { ok: false; error: AppError } | { ok: 'verify'; file: FileRecord }
+type Verdict =
+  | { ok: true; status: FileStatus }
+  | { ok: false; error: AppError }
+  | { ok: 'verify'; file: FileRecord; versionId?: string | null }
 
 function precheck(file: FileRecord | undefined, item: ConfirmItem): Verdict {
   if (!file) return { ok: false, error: fileNotFound() }
@@ -50,16 +53,19 @@ async function confirmItems(deps: Deps, ownerId: string, items: readonly Confirm
     const head = await storage.head(verdict.file.objectKey)
     if (!head) return { ok: false, error: new AppError('UPLOAD_NOT_FOUND', 'No upload found for this file; upload it before confirming') }
     if (head.size !== item.file_size) return { ok: false, error: sizeMismatch(head.size, item.file_size) }
-    return verdict
+    // The version checked here is the one recorded: a later POST to the same key cannot change what is hashed or served.
+    return { ...verdict, versionId: head.versionId }
   })
 
   const toConfirm = items.filter((_, i) => verdicts[i]!.ok === 'verify')
   const { moved, events } = await db.transaction().execute(async (trx) => {
     const moved = new Set<string>()
-    for (const item of toConfirm) {
-      if (await markUploaded(trx, item.file_id, item.file_size)) moved.add(item.file_id)
+    for (const [i, item] of items.entries()) {
+      const verdict = verdicts[i]!
+      if (verdict.ok !== 'verify') continue
+      if (await markUploaded(trx, item.file_id, item.file_size, verdict.versionId ?? null)) moved.add(item.file_id)
     }
-    return { moved, events: await leaseFileUploaded(trx, [...moved]) }
+    return { moved, events: await leaseFileUploaded(trx, [...moved], deps.config.eagerPublishLeaseSeconds) }
   })
   for (const fileId of moved) deps.logger.info('upload confirmed', { file_id: fileId })
 

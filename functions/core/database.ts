@@ -4,6 +4,9 @@ import type { ColumnType, Insertable, Selectable } from 'kysely'
 export interface Database {
   files: FilesTable
   outbox: OutboxTable
+  webhooks: WebhooksTable
+  webhook_deliveries: WebhookDeliveriesTable
+  webhook_attempts: WebhookAttemptsTable
 }
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
@@ -49,6 +52,13 @@ export interface FilesTable {
   scan_verdict: ScanVerdictColumn | null
   scan_detail: string | null
   scan_version_id: string | null
+  /** The storage version confirm recorded; null only for a bucket without versioning. */
+  object_version_id: string | null
+  hashed_bytes: ColumnType<string, number | bigint | string | undefined, number | bigint | string>
+  hash_state: Buffer | null
+  hash_state_tag: string | null
+  /** When a DELETED file's object, parts and cache entry were last removed; null while still to do. */
+  purged_at: NullableTimestamp
 }
 
 export type ScanVerdictColumn = 'CLEAN' | 'INFECTED' | 'UNSCANNABLE'
@@ -64,6 +74,46 @@ export interface OutboxTable {
   next_attempt_at: Timestamp
   published_at: NullableTimestamp
   last_error: string | null
+}
+
+export interface WebhooksTable {
+  id: string
+  owner_id: string
+  url: string
+  /** null: every event type. */
+  events: string[] | null
+  description: string | null
+  secret: string
+  previous_secret: string | null
+  previous_secret_expires_at: NullableTimestamp
+  created_at: Timestamp
+  disabled_at: NullableTimestamp
+  disabled_reason: string | null
+  deleted_at: NullableTimestamp
+}
+
+export type DeliveryStatus = 'PENDING' | 'DELIVERED' | 'FAILED'
+
+export interface WebhookDeliveriesTable {
+  id: ColumnType<string, never, never>
+  webhook_id: string
+  event_id: string
+  event_type: string
+  payload: ColumnType<Record<string, unknown>, string, string>
+  status: ColumnType<DeliveryStatus, DeliveryStatus | undefined, DeliveryStatus>
+  attempts: ColumnType<number, number | undefined, number>
+  next_attempt_at: Timestamp
+  created_at: Timestamp
+  finished_at: NullableTimestamp
+}
+
+export interface WebhookAttemptsTable {
+  id: ColumnType<string, never, never>
+  delivery_id: string
+  attempt: number
+  status_code: number | null
+  error: string | null
+  at: Timestamp
 }
 
 export type FileRow = Selectable<FilesTable>

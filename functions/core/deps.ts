@@ -58,6 +58,7 @@ export function createDeps(config: Config): Deps {
     cache: {
       get: async (fileId) => (await redis.get()).cache.get(fileId),
       set: async (fileId, content) => (await redis.get()).cache.set(fileId, content),
+      evict: async (fileId) => (await redis.get()).cache.evict(fileId),
       rateLimit: async (key, limit, windowSeconds) => (await redis.get()).cache.rateLimit(key, limit, windowSeconds),
       ping: async () => (await redis.get()).cache.ping(),
     },

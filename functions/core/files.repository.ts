@@ -1,8 +1,36 @@
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { Database, FileRow, NewFileRow, ScanVerdictColumn } from './database.js'
+import { fileEvent, type FileEventType } from './events.js'
 import type { FailureCode, FileRecord, FileStatus } from './files.js'
 
 type Db = Kysely<Database> | Transaction<Database>
+
+/** Runs `work` in the caller's transaction, or in a new one when the caller has none. */
+function inTransaction<T>(db: Db, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  return db.isTransaction ? work(db as Transaction<Database>) : db.transaction().execute(work)
+}
+
+/**
+ * Writes the event of each final transition into the outbox beside the update that made it. Every
+ * final transition is a function of this module that calls it inside the transaction of its
+ * guarded update, so no caller can forget the event and a rollback takes the event with it.
+ */
+async function recordEvents(trx: Transaction<Database>, type: FileEventType, files: readonly FileRecord[]): Promise<void> {
+  if (files.length === 0) return
+  await trx
+    .insertInto('outbox')
+    .values(files.map((file) => ({ file_id: file.id, event_type: type, payload: JSON.stringify(fileEvent(type, file)) })))
+    .execute()
+}
+
+/** A guarded update that ends in a final state: the update and its events commit together. */
+async function finalTransition(db: Db, type: FileEventType, update: (trx: Transaction<Database>) => Promise<FileRow[]>): Promise<FileRecord[]> {
+  return inTransaction(db, async (trx) => {
+    const files = (await update(trx)).map(toFile)
+    await recordEvents(trx, type, files)
+    return files
+  })
+}
 
 const toNumber = (value: string | null): number | null => (value === null ? null : Number(value))
 
@@ -27,6 +55,8 @@ export function toFile(row: FileRow): FileRecord {
     uploadedAt: row.uploaded_at,
     claimedAt: row.claimed_at,
     syncedAt: row.synced_at,
+    objectVersionId: row.object_version_id,
+    hashedBytes: Number(row.hashed_bytes),
     scan: row.scan_verdict
       ? { verdict: row.scan_verdict, detail: row.scan_detail ?? '', versionId: row.scan_version_id }
       : null,
@@ -42,18 +72,36 @@ export async function findFile(db: Db, id: string): Promise<FileRecord | undefin
   return row && toFile(row)
 }
 
-/** Owner-scoped lookup: another owner's file is indistinguishable from a missing one. */
+/**
+ * Owner-scoped lookup: another owner's file is indistinguishable from a missing one, and so is a
+ * deleted one, so every route that reads through here answers 404 after a delete.
+ */
 export async function findOwnedFiles(db: Db, ownerId: string, ids: readonly string[]): Promise<Map<string, FileRecord>> {
   if (ids.length === 0) return new Map()
-  const rows = await db.selectFrom('files').selectAll().where('owner_id', '=', ownerId).where('id', 'in', ids).execute()
+  const rows = await db
+    .selectFrom('files')
+    .selectAll()
+    .where('owner_id', '=', ownerId)
+    .where('id', 'in', ids)
+    .where('status', '<>', 'DELETED')
+    .execute()
   return new Map(rows.map((row) => [row.id, toFile(row)]))
 }
 
-/** PENDING -> UPLOADED; undefined when the file had already moved on. */
-export async function markUploaded(trx: Db, id: string, fileSize: number): Promise<FileRecord | undefined> {
+/**
+ * PENDING -> UPLOADED, recording the size and the storage version that confirm verified (every later
+ * read is pinned to that version); undefined when the file had already moved on.
+ */
+export async function markUploaded(trx: Db, id: string, fileSize: number, versionId: string | null): Promise<FileRecord | undefined> {
   const row = await trx
     .updateTable('files')
-    .set({ status: 'UPLOADED', file_size: fileSize, uploaded_at: sql`now()`, updated_at: sql`now()` })
+    .set({
+      status: 'UPLOADED',
+      file_size: fileSize,
+      object_version_id: versionId,
+      uploaded_at: sql`now()`,
+      updated_at: sql`now()`,
+    })
     .where('id', '=', id)
     .where('status', '=', 'PENDING')
     .returningAll()
@@ -94,19 +142,22 @@ export async function claimForSync(db: Db, id: string, staleAfterSeconds: number
   return row && toFile(row)
 }
 
-/** SYNCING -> SYNCED for the holder of the claim. */
+/** SYNCING -> SYNCED for the holder of the claim, with its `file.synced` event. */
 export async function markSynced(db: Db, claim: FileRecord, sha256: string): Promise<boolean> {
-  const result = await db
-    .updateTable('files')
-    .set({ status: 'SYNCED', sha256, synced_at: sql`now()`, updated_at: sql`now()` })
-    .where('id', '=', claim.id)
-    .where('status', '=', 'SYNCING')
-    .where('claimed_at', '=', claim.claimedAt)
-    .executeTakeFirst()
-  return result.numUpdatedRows === 1n
+  const moved = await finalTransition(db, 'file.synced', (trx) =>
+    trx
+      .updateTable('files')
+      .set({ status: 'SYNCED', sha256, synced_at: sql`now()`, updated_at: sql`now()` })
+      .where('id', '=', claim.id)
+      .where('status', '=', 'SYNCING')
+      .where('claimed_at', '=', claim.claimedAt)
+      .returningAll()
+      .execute(),
+  )
+  return moved.length === 1
 }
 
-/** Marks a file FAILED from `from`; with a claim, only for the claim's holder. */
+/** Marks a file FAILED from `from`, with its `file.failed` event; with a claim, only for the claim's holder. */
 export async function markFailed(
   db: Db,
   file: Pick<FileRecord, 'id' | 'claimedAt'>,
@@ -114,14 +165,81 @@ export async function markFailed(
   code: FailureCode,
   message: string,
 ): Promise<boolean> {
-  let query = db
-    .updateTable('files')
-    .set({ status: 'FAILED', error_code: code, error_message: message, updated_at: sql`now()` })
-    .where('id', '=', file.id)
-    .where('status', '=', from)
-  if (from === 'SYNCING' && file.claimedAt) query = query.where('claimed_at', '=', file.claimedAt)
-  const result = await query.executeTakeFirst()
-  return result.numUpdatedRows === 1n
+  const moved = await finalTransition(db, 'file.failed', (trx) => {
+    let query = trx
+      .updateTable('files')
+      .set({ status: 'FAILED', error_code: code, error_message: message, updated_at: sql`now()` })
+      .where('id', '=', file.id)
+      .where('status', '=', from)
+    if (from === 'SYNCING' && file.claimedAt) query = query.where('claimed_at', '=', file.claimedAt)
+    return query.returningAll().execute()
+  })
+  return moved.length === 1
+}
+
+/**
+ * The scanner found malware: `from` -> QUARANTINED (MALWARE_DETECTED), with its `file.quarantined`
+ * event; with a claim, only for the claim's holder. The object stays for review and is never served.
+ * A file the scanner could not scan is held the same way, as NOT_SCANNED (MALWARE_UNSCANNABLE=quarantine).
+ */
+export async function markQuarantined(
+  db: Db,
+  file: Pick<FileRecord, 'id' | 'claimedAt'>,
+  from: FileStatus,
+  message: string,
+  code: Extract<FailureCode, 'MALWARE_DETECTED' | 'NOT_SCANNED'> = 'MALWARE_DETECTED',
+): Promise<boolean> {
+  const moved = await finalTransition(db, 'file.quarantined', (trx) => {
+    let query = trx
+      .updateTable('files')
+      .set({ status: 'QUARANTINED', error_code: code, error_message: message, updated_at: sql`now()` })
+      .where('id', '=', file.id)
+      .where('status', '=', from)
+    if (from === 'SYNCING' && file.claimedAt) query = query.where('claimed_at', '=', file.claimedAt)
+    return query.returningAll().execute()
+  })
+  return moved.length === 1
+}
+
+/**
+ * Any state -> DELETED for the file's owner, with its `file.deleted` event. The tombstone keeps what
+ * removing the object and answering 404 need (id, owner, object key, status) and drops the name and
+ * the content facts. Returns the record as it was before (its object key), or undefined when
+ * nothing of this owner's was left to delete.
+ */
+export async function markDeleted(db: Db, ownerId: string, id: string): Promise<FileRecord | undefined> {
+  return inTransaction(db, async (trx) => {
+    // The row lock orders a delete against a finishing hash or confirm: whichever commits second
+    // finds the other's state, and every other transition is guarded on a status DELETED is not.
+    const before = await trx
+      .selectFrom('files')
+      .selectAll()
+      .where('id', '=', id)
+      .where('owner_id', '=', ownerId)
+      .where('status', '<>', 'DELETED')
+      .forUpdate()
+      .executeTakeFirst()
+    if (!before) return undefined
+    await finalTransition(trx, 'file.deleted', (t) =>
+      t
+        .updateTable('files')
+        .set({
+          status: 'DELETED',
+          filename: '',
+          sha256: null,
+          expected_sha256: null,
+          error_code: null,
+          error_message: null,
+          claimed_at: null,
+          purged_at: null,
+          updated_at: sql`now()`,
+        })
+        .where('id', '=', id)
+        .returningAll()
+        .execute(),
+    )
+    return toFile(before)
+  })
 }
 
 /** SYNCING -> UPLOADED by the claim's holder after a transient error. */
@@ -143,7 +261,7 @@ export interface ListQuery {
 }
 
 export async function listOwnedFiles(db: Db, ownerId: string, query: ListQuery): Promise<FileRecord[]> {
-  let select = db.selectFrom('files').selectAll().where('owner_id', '=', ownerId)
+  let select = db.selectFrom('files').selectAll().where('owner_id', '=', ownerId).where('status', '<>', 'DELETED')
   if (query.externalId !== undefined) select = select.where('external_id', '=', query.externalId)
   if (query.after) {
     const { createdAt, id } = query.after
@@ -153,32 +271,33 @@ export async function listOwnedFiles(db: Db, ownerId: string, query: ListQuery):
   return rows.map(toFile)
 }
 
-/** PENDING files whose upload window closed more than `graceSeconds` ago become EXPIRED. */
+/** PENDING files whose upload window closed more than `graceSeconds` ago become EXPIRED, each with its `file.expired` event. */
 export async function expireAbandoned(db: Db, graceSeconds: number, limit: number): Promise<FileRecord[]> {
-  const rows = await db
-    .updateTable('files')
-    .set({
-      status: 'EXPIRED',
-      error_code: 'UPLOAD_EXPIRED',
-      error_message: 'the upload was never confirmed',
-      updated_at: sql`now()`,
-    })
-    .where('status', '=', 'PENDING')
-    .where(
-      'id',
-      'in',
-      db
-        .selectFrom('files')
-        .select('id')
-        .where('status', '=', 'PENDING')
-        .where('upload_expires_at', '<', sql<Date>`now() - make_interval(secs => ${graceSeconds})`)
-        .limit(limit)
-        .forUpdate()
-        .skipLocked(),
-    )
-    .returningAll()
-    .execute()
-  return rows.map(toFile)
+  return finalTransition(db, 'file.expired', (trx) =>
+    trx
+      .updateTable('files')
+      .set({
+        status: 'EXPIRED',
+        error_code: 'UPLOAD_EXPIRED',
+        error_message: 'the upload was never confirmed',
+        updated_at: sql`now()`,
+      })
+      .where('status', '=', 'PENDING')
+      .where(
+        'id',
+        'in',
+        trx
+          .selectFrom('files')
+          .select('id')
+          .where('status', '=', 'PENDING')
+          .where('upload_expires_at', '<', sql<Date>`now() - make_interval(secs => ${graceSeconds})`)
+          .limit(limit)
+          .forUpdate()
+          .skipLocked(),
+      )
+      .returningAll()
+      .execute(),
+  )
 }
 
 /**
@@ -204,7 +323,32 @@ export async function touch(trx: Transaction<Database>, ids: readonly string[]):
   await trx.updateTable('files').set({ updated_at: sql`now()` }).where('id', 'in', ids).execute()
 }
 
-// Malware scanning. The events helper's markQuarantined (with its outbox event) replaces this one on merge.
+/**
+ * DELETED files still to purge: never purged, or purged while their upload URL was still valid
+ * and that URL has since expired (a late upload could have recreated the object).
+ */
+export async function findUnpurged(db: Db, limit: number): Promise<FileRecord[]> {
+  const rows = await db
+    .selectFrom('files')
+    .selectAll()
+    .where('status', '=', 'DELETED')
+    .where((eb) =>
+      eb.or([
+        eb('purged_at', 'is', null),
+        eb.and([eb('purged_at', '<=', eb.ref('upload_expires_at')), eb('upload_expires_at', '<', sql<Date>`now()`)]),
+      ]),
+    )
+    .orderBy('updated_at')
+    .limit(limit)
+    .execute()
+  return rows.map(toFile)
+}
+
+export async function markPurged(db: Db, id: string): Promise<void> {
+  await db.updateTable('files').set({ purged_at: sql`now()` }).where('id', '=', id).where('status', '=', 'DELETED').execute()
+}
+
+// Malware scanning: the join of an asynchronous verdict (GuardDuty) with the hash.
 
 /**
  * Records a scanner's verdict on whichever file owns `objectKey`, while that file may still be settled
@@ -237,33 +381,21 @@ export async function recordHashed(db: Db, claim: FileRecord, sha256: string): P
   return result.numUpdatedRows === 1n
 }
 
-/** SYNCING -> SYNCED once both the digest and a clean verdict are recorded, by whichever side came last. */
+/**
+ * SYNCING -> SYNCED, with its `file.synced` event, once both the digest and a clean verdict are recorded:
+ * made by whichever side came last.
+ */
 export async function markScannedSynced(db: Db, id: string): Promise<boolean> {
-  const result = await db
-    .updateTable('files')
-    .set({ status: 'SYNCED', synced_at: sql`now()`, updated_at: sql`now()` })
-    .where('id', '=', id)
-    .where('status', '=', 'SYNCING')
-    .where('sha256', 'is not', null)
-    .where('scan_verdict', '=', 'CLEAN')
-    .executeTakeFirst()
-  return result.numUpdatedRows === 1n
-}
-
-/** Moves a file to QUARANTINED from `from`; with a claim, only for the claim's holder. */
-export async function markQuarantined(
-  db: Db,
-  file: Pick<FileRecord, 'id' | 'claimedAt'>,
-  from: FileStatus,
-  code: Extract<FailureCode, 'MALWARE_DETECTED' | 'NOT_SCANNED'>,
-  message: string,
-): Promise<boolean> {
-  let query = db
-    .updateTable('files')
-    .set({ status: 'QUARANTINED', error_code: code, error_message: message.slice(0, 1000), updated_at: sql`now()` })
-    .where('id', '=', file.id)
-    .where('status', '=', from)
-  if (from === 'SYNCING' && file.claimedAt) query = query.where('claimed_at', '=', file.claimedAt)
-  const result = await query.executeTakeFirst()
-  return result.numUpdatedRows === 1n
+  const moved = await finalTransition(db, 'file.synced', (trx) =>
+    trx
+      .updateTable('files')
+      .set({ status: 'SYNCED', synced_at: sql`now()`, updated_at: sql`now()` })
+      .where('id', '=', id)
+      .where('status', '=', 'SYNCING')
+      .where('sha256', 'is not', null)
+      .where('scan_verdict', '=', 'CLEAN')
+      .returningAll()
+      .execute(),
+  )
+  return moved.length === 1
 }

@@ -39,6 +39,23 @@ export interface FileRecord {
   syncedAt: Date | null
   /** A verdict recorded before the file could be settled (GuardDuty); null until one arrives. */
   scan: { verdict: ScanVerdictColumn; detail: string; versionId: string | null } | null
+  /** The storage version confirm recorded: every read after confirm is pinned to it. */
+  objectVersionId: string | null
+  /** Bytes of the object the hash stage has covered so far (its last checkpoint). */
+  hashedBytes: number
+}
+
+/** The confirmed bytes of a file in storage: a key, the version confirm saw, and the confirmed size. */
+export interface StoredObject {
+  key: string
+  versionId: string | null
+  size: number
+}
+
+/** What storage reads of a confirmed file are pinned to; undefined before confirm. */
+export function storedObjectOf(file: Pick<FileRecord, 'objectKey' | 'objectVersionId' | 'fileSize'>): StoredObject | undefined {
+  if (file.fileSize === null) return undefined
+  return { key: file.objectKey, versionId: file.objectVersionId, size: file.fileSize }
 }
 
 /** The `file` object of the HTTP contract (snake_case). */

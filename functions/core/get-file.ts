@@ -1,6 +1,6 @@
 import { fileNotFound } from './errors.js'
 import type { Deps } from './deps.js'
-import { CONFIRMED_STATUSES, type FileView, toFileView } from './files.js'
+import { CONFIRMED_STATUSES, type FileView, storedObjectOf, toFileView } from './files.js'
 import { findOwnedFiles } from './files.repository.js'
 import { attachmentDisposition, isTextContentType, safeDownloadContentType } from './rules.js'
 
@@ -46,12 +46,14 @@ export async function getFile(deps: Deps, ownerId: string, fileId: string): Prom
     body: { file: toFileView(file), content: null, content_encoding: null, download_url: null },
     cache: undefined,
   }
-  const inline = file.status === 'SYNCED' && (file.fileSize ?? Infinity) <= config.cacheMaxBytes
+  const stored = storedObjectOf(file)
+  const inline = file.status === 'SYNCED' && stored !== undefined && stored.size <= config.cacheMaxBytes
   if (inline) {
     let bytes = await cache.get(file.id)
     result.cache = bytes ? 'HIT' : 'MISS'
     if (!bytes) {
-      const object = await storage.getStream(file.objectKey)
+      // Pinned to the confirmed version and size: whatever was POSTed to the key since, this reads the hashed bytes.
+      const object = await storage.getStream(stored)
       if (object) {
         bytes = await readAll(object.body)
         await cache.set(file.id, bytes)
@@ -61,8 +63,8 @@ export async function getFile(deps: Deps, ownerId: string, fileId: string): Prom
   }
   // With a malware scanner, nothing is downloadable before its verdict: only a SYNCED file passed the scan.
   const downloadable = deps.scanner ? file.status === 'SYNCED' : CONFIRMED_STATUSES.includes(file.status)
-  if (result.body.content === null && downloadable) {
-    result.body.download_url = await storage.presignGet(file.objectKey, {
+  if (result.body.content === null && stored && downloadable) {
+    result.body.download_url = await storage.presignGet(stored, {
       expiresInSeconds: config.downloadUrlTtlSeconds,
       contentType: safeDownloadContentType(file.contentType),
       contentDisposition: attachmentDisposition(file.filename),

@@ -28,7 +28,8 @@ interface OperationSpec {
   body?: z.ZodType
   query?: z.ZodObject
   params?: z.ZodObject
-  success: { status: number; description: string; schema: z.ZodType; headers?: Record<string, string> }
+  /** No `schema`: the answer has no body (204). */
+  success: { status: number; description: string; schema?: z.ZodType; headers?: Record<string, string> }
   /** Other documented non-error answers, such as /health's 503 report. */
   also?: { status: number; description: string; schema: z.ZodType }[]
   errors: ErrorCode[]
@@ -86,6 +87,16 @@ const OPERATIONS: Record<string, OperationSpec> = {
       schema: getFileResponse,
       headers: { 'X-Cache': 'HIT or MISS: where the inline content came from (absent when there is none)' },
     },
+    errors: ['VALIDATION_FAILED', 'FILE_NOT_FOUND', ...COMMON_ERRORS],
+  },
+  DeleteFile: {
+    summary: 'Delete a file from any state',
+    description:
+      'Removes the object (every version, any unfinished multipart upload), the cached content and the filename; ' +
+      'the file becomes DELETED and a `file.deleted` event follows. Every route then answers 404 for it; deleting ' +
+      'again answers 204.',
+    params: fileIdParams,
+    success: { status: 204, description: 'Deleted (or already deleted)' },
     errors: ['VALIDATION_FAILED', 'FILE_NOT_FOUND', ...COMMON_ERRORS],
   },
   Health: {
@@ -161,7 +172,7 @@ function operation(route: DocumentedRoute, spec: OperationSpec): JsonSchema {
           Object.entries(spec.success.headers).map(([name, description]) => [name, { description, schema: { type: 'string' } }]),
         ),
       }),
-      content: { 'application/json': { schema: jsonSchema(spec.success.schema, 'output') } },
+      ...(spec.success.schema && { content: { 'application/json': { schema: jsonSchema(spec.success.schema, 'output') } } }),
     },
   }
   for (const other of spec.also ?? []) {

@@ -25,12 +25,6 @@ export interface LeasedEvent {
 }
 
 /**
- * How long the relay sweep leaves a confirm's outbox rows to that confirm's own publish: the
- * confirm function's timeout, so the sweep never races a confirm that may still be running.
- */
-export const EAGER_PUBLISH_LEASE_SECONDS = 30
-
-/**
  * Like `enqueueFileUploaded`, but the rows are not due until the lease ends, so the caller can
  * publish them with `publishLeased` right after its commit without claiming them again. If the
  * caller dies first, the sweep publishes them once the lease is over.
@@ -38,7 +32,7 @@ export const EAGER_PUBLISH_LEASE_SECONDS = 30
 export async function leaseFileUploaded(
   trx: Transaction<Database>,
   fileIds: readonly string[],
-  leaseSeconds = EAGER_PUBLISH_LEASE_SECONDS,
+  leaseSeconds: number,
 ): Promise<LeasedEvent[]> {
   return insertEvents(trx, fileIds, leaseSeconds)
 }
@@ -112,6 +106,8 @@ export async function relayOutbox(db: Kysely<Database>, queue: MessageQueue, opt
           .select(['id', 'file_id', 'event_type', 'attempts'])
           .where('published_at', 'is', null)
           .where('next_attempt_at', '<=', sql<Date>`now()`)
+          // Final-state events are not hash work; they wait for the fan-out to the bus and webhooks.
+          .where('event_type', '=', FILE_UPLOADED)
           .orderBy('id')
           .limit(batchSize)
           .forUpdate()

@@ -1,6 +1,6 @@
 import type { ScanVerdictColumn } from './database.js'
 import type { Deps } from './deps.js'
-import type { FileRecord, FileStatus } from './files.js'
+import { type FileRecord, type FileStatus, storedObjectOf } from './files.js'
 import { findFile, markFailed, markQuarantined, markScannedSynced, recordScanVerdict } from './files.repository.js'
 import { type ScanResultEvent, verdictOf } from './guardduty.js'
 import { QUARANTINE_TAG, type ScanVerdict } from './scanner.js'
@@ -15,7 +15,7 @@ type Unclean = Extract<ScanVerdict, { kind: 'infected' | 'unscannable' }>
  */
 export async function rejectUnclean(
   deps: Deps,
-  file: Pick<FileRecord, 'id' | 'claimedAt' | 'objectKey'>,
+  file: Pick<FileRecord, 'id' | 'claimedAt' | 'objectKey' | 'objectVersionId' | 'fileSize'>,
   from: FileStatus,
   verdict: Unclean,
 ): Promise<'QUARANTINED' | 'FAILED' | undefined> {
@@ -28,10 +28,13 @@ export async function rejectUnclean(
   const code = verdict.kind === 'infected' ? 'MALWARE_DETECTED' : 'NOT_SCANNED'
   const message = verdict.kind === 'infected' ? `malware found: ${verdict.threat}` : `not scanned for malware: ${verdict.reason}`
   // The row is what keeps the file from being served; the tag is for the reviewer, so a tagging error only logs.
-  await storage.tag(file.objectKey, { [QUARANTINE_TAG]: code }).catch((error: unknown) => {
-    logger.error('could not tag a quarantined object', { file_id: file.id, error: String(error) })
-  })
-  const moved = await markQuarantined(db, file, from, code, message)
+  const stored = storedObjectOf(file)
+  if (stored) {
+    await storage.tag(stored, { [QUARANTINE_TAG]: code }).catch((error: unknown) => {
+      logger.error('could not tag a quarantined object', { file_id: file.id, error: String(error) })
+    })
+  }
+  const moved = await markQuarantined(db, file, from, message, code)
   if (moved) logger.warn('file quarantined', { file_id: file.id, code, reason: message })
   return moved ? 'QUARANTINED' : undefined
 }

@@ -1,3 +1,4 @@
+import { purgeDeletedFiles } from './delete-file.js'
 import type { Deps } from './deps.js'
 import { expireAbandoned, lockStuck, touch } from './files.repository.js'
 import { enqueueFileUploaded, purgePublished, relayOutbox } from './outbox.js'
@@ -7,6 +8,8 @@ export interface SweepResult {
   republished: number
   published: number
   purged: number
+  /** Deleted files whose object and cache entry were (re)moved by this sweep. */
+  erased: number
 }
 
 const SWEEP_LIMIT = 500
@@ -14,7 +17,7 @@ const SWEEP_LIMIT = 500
 /**
  * Housekeeping that keeps the guarantees when messages or clients go missing: never-confirmed
  * uploads past their expiry become EXPIRED (and their objects, if any, are deleted); files idle in
- * UPLOADED or SYNCING get a fresh outbox row; the outbox is drained and old published rows purged.
+ * UPLOADED or SYNCING get a fresh outbox row; deleted files left unpurged are purged; the outbox is drained and old published rows purged.
  */
 export async function sweepFiles(deps: Deps): Promise<SweepResult> {
   const { db, config, storage, logger } = deps
@@ -30,7 +33,9 @@ export async function sweepFiles(deps: Deps): Promise<SweepResult> {
   })
   for (const id of republished) logger.warn('re-published a stuck file', { file_id: id })
 
+  const erased = await purgeDeletedFiles(deps, SWEEP_LIMIT)
+
   const relay = await relayOutbox(db, deps.queue)
   const purged = await purgePublished(db, config.outboxRetentionHours)
-  return { expired: expired.length, republished: republished.length, published: relay.published, purged }
+  return { expired: expired.length, republished: republished.length, published: relay.published, purged, erased }
 }

@@ -1,5 +1,5 @@
 import type { Deps } from './deps.js'
-import type { FileRecord } from './files.js'
+import { type FileRecord, storedObjectOf } from './files.js'
 import { claimForSync, findFile, markFailed, markSynced, recordHashed, releaseClaim } from './files.repository.js'
 import { digestStream } from './hashing.js'
 import { rejectUnclean, settleScanned } from './scan-verdicts.js'
@@ -83,7 +83,8 @@ async function hashClaimed(deps: Deps, claim: FileRecord): Promise<SyncOutcome> 
   // Verified by an earlier claim and waiting for an asynchronous verdict: nothing to read again.
   if (claim.sha256) return afterScan(await settleScanned(deps, claim.id))
 
-  const object = await storage.getStream(claim.objectKey)
+  const stored = storedObjectOf(claim)
+  const object = stored && (await storage.getStream(stored))
   if (!object) return fail('UPLOAD_NOT_FOUND', 'the object is missing from storage')
   const scan = deps.scanner?.begin({ size: claim.fileSize ?? object.size })
   let digest: Awaited<ReturnType<typeof digestStream>>

@@ -5,7 +5,6 @@ import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers'
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations'
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources'
 import * as logs from 'aws-cdk-lib/aws-logs'
-import type * as sqs from 'aws-cdk-lib/aws-sqs'
 import * as events from 'aws-cdk-lib/aws-events'
 import * as targets from 'aws-cdk-lib/aws-events-targets'
 import { Construct } from 'constructs'
@@ -30,14 +29,15 @@ type FunctionId =
  */
 const ACCESS = {
   PresignUpload: { bucket: ['put'], cache: ['connect'] },
-  ConfirmUploads: { bucket: ['read'], queue: ['send'] },
+  ConfirmUploads: { bucket: ['read'], queues: { files: ['send'] } },
   ListFiles: {},
   GetFile: { bucket: ['read'], cache: ['connect'] },
-  Health: { bucket: ['probe'], queue: ['probe'], cache: ['connect'] },
+  DeleteFile: { bucket: ['erase'], cache: ['connect'] },
+  Health: { bucket: ['probe'], queues: { files: ['probe'] }, cache: ['connect'] },
   HashFile: { bucket: ['read', 'tag'], cache: ['connect'] },
   ApplyScanResult: { bucket: ['tag'] },
-  RelayOutbox: { queue: ['send'] },
-  SweepFiles: { bucket: ['delete'], queue: ['send'] },
+  RelayOutbox: { queues: { files: ['send'] } },
+  SweepFiles: { bucket: ['delete', 'erase'], queues: { files: ['send'] }, cache: ['connect'] },
 } as const satisfies Record<FunctionId, FunctionAccess>
 
 export interface JwtSettings {
@@ -53,8 +53,6 @@ export interface ApiProps {
   /** Default stage throttle: steady requests per second and burst. */
   readonly throttle: { readonly rateLimit: number; readonly burstLimit: number }
   readonly logRetention: logs.RetentionDays
-  /** GuardDuty's scan results (lib/constructs/malware-protection.ts); without it the ApplyScanResult consumer is not deployed. */
-  readonly scanResultsQueue?: sqs.IQueue
 }
 
 /**
@@ -78,7 +76,7 @@ export class Api extends Construct {
       createDefaultStage: false,
       corsPreflight: {
         allowOrigins: [...props.corsOrigins],
-        allowMethods: [apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.OPTIONS],
+        allowMethods: [apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.DELETE, apigw.CorsHttpMethod.OPTIONS],
         allowHeaders: ['authorization', 'content-type'],
         exposeHeaders: ['x-cache'],
         maxAge: Duration.hours(1),
@@ -139,21 +137,14 @@ export class Api extends Construct {
       functions.push(fn)
     }
 
-    const queues: Partial<Record<QueueConsumer['queue'], sqs.IQueue>> = {
-      files: resources.queue,
-      'scan-results': props.scanResultsQueue,
-    }
     for (const consumer of queueConsumers as readonly (QueueConsumer & { id: FunctionId })[]) {
-      const queue = queues[consumer.queue]
-      // A consumer whose queue this deployment does not have (malware scanning off) is not deployed.
-      if (!queue) continue
       const fn = defineFunction(consumer.id, {
         entry: consumer.entry,
         memoryMb: consumer.memoryMb,
         timeoutSeconds: consumer.timeoutSeconds,
       })
       fn.addEventSource(
-        new SqsEventSource(queue, {
+        new SqsEventSource(resources.queues[consumer.queue].queue, {
           batchSize: consumer.batchSize,
           maxBatchingWindow: Duration.seconds(consumer.maxBatchingWindowSeconds),
           maxConcurrency: consumer.maxConcurrency,

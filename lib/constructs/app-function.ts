@@ -10,6 +10,8 @@ import type * as rds from 'aws-cdk-lib/aws-rds'
 import type * as s3 from 'aws-cdk-lib/aws-s3'
 import type * as sqs from 'aws-cdk-lib/aws-sqs'
 import type { Construct } from 'constructs'
+import type { QueueName } from '../routes.js'
+import { FUNCTION_DEFAULTS, queues } from '../settings.js'
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 
@@ -32,7 +34,7 @@ export const BUNDLE = {
   sourcesContent: false,
 } as const
 
-export type BucketAccess = 'read' | 'put' | 'delete' | 'probe' | 'tag'
+export type BucketAccess = 'read' | 'put' | 'delete' | 'erase' | 'probe' | 'tag'
 export type QueueAccess = 'send' | 'probe'
 export type CacheAccess = 'connect'
 
@@ -56,7 +58,7 @@ export interface CacheEndpoint {
 /** The stateful resources a function may be bound to; `Data` provides them. */
 export interface PipelineResources {
   readonly bucket: s3.IBucket
-  readonly queue: sqs.IQueue
+  readonly queues: Readonly<Record<QueueName, { readonly queue: sqs.IQueue }>>
   readonly database: DatabaseEndpoint
   readonly cache: CacheEndpoint
 }
@@ -64,7 +66,7 @@ export interface PipelineResources {
 /** What a function may do with each resource; an omitted resource gets its environment variable only. */
 export interface FunctionAccess {
   readonly bucket?: readonly BucketAccess[]
-  readonly queue?: readonly QueueAccess[]
+  readonly queues?: { readonly [Q in QueueName]?: readonly QueueAccess[] }
   readonly cache?: readonly CacheAccess[]
 }
 
@@ -104,8 +106,8 @@ export class AppFunction extends NodejsFunction {
     super(scope, id, {
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
-      memorySize: props.memoryMb ?? 256,
-      timeout: Duration.seconds(props.timeoutSeconds ?? 10),
+      memorySize: props.memoryMb ?? FUNCTION_DEFAULTS.memoryMb,
+      timeout: Duration.seconds(props.timeoutSeconds ?? FUNCTION_DEFAULTS.timeoutSeconds),
       description: props.entry,
       logGroup,
       vpc: props.vpc,
@@ -155,35 +157,51 @@ export class AppFunction extends NodejsFunction {
    * every function, while `access` lists the only permissions and network paths this function gets.
    */
   bind(resources: PipelineResources, access: FunctionAccess): this {
+    for (const settings of queues) {
+      this.bindQueue(resources.queues[settings.name].queue, settings.urlVariable, ...(access.queues?.[settings.name] ?? []))
+    }
     return this.bindBucket(resources.bucket, ...(access.bucket ?? []))
-      .bindQueue(resources.queue, ...(access.queue ?? []))
       .bindDatabase(resources.database)
       .bindCache(resources.cache, ...(access.cache ?? []))
   }
 
   /**
    * Sets `FILES_BUCKET_NAME` and grants only `access`, as single actions rather than the wildcards of
-   * `bucket.grantRead()` and friends: `read` (GetObject, which HeadObject also needs, and ListBucket so that a
-   * missing key answers 404 rather than 403), `put` (the presigned POST is signed with this role), `delete`,
-   * `probe` (HeadBucket for health checks).
+   * `bucket.grantRead()` and friends: `read` (GetObject, which HeadObject also needs; GetObjectVersion, since
+   * reads of a confirmed file name the version confirm recorded; and ListBucket so that a missing key answers
+   * 404 rather than 403), `put` (the presigned POST is signed with this role), `delete`,
+   * `erase` (every version and unfinished multipart upload of a key), `probe` (HeadBucket for health checks).
    */
   bindBucket(bucket: s3.IBucket, ...access: BucketAccess[]): this {
     this.addEnvironment('FILES_BUCKET_NAME', bucket.bucketName)
     const objects = bucket.arnForObjects('*')
     const statements: Record<BucketAccess, iam.PolicyStatement[]> = {
       read: [
-        new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [objects] }),
+        new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:GetObjectVersion'], resources: [objects] }),
         new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
       ],
       put: [new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [objects] })],
       delete: [new iam.PolicyStatement({ actions: ['s3:DeleteObject'], resources: [objects] })],
+      // Deleting a file removes every version and aborts its multipart upload (functions/core/storage.ts erase).
+      erase: [
+        new iam.PolicyStatement({
+          actions: ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:AbortMultipartUpload'],
+          resources: [objects],
+        }),
+        new iam.PolicyStatement({ actions: ['s3:ListBucket', 's3:ListBucketVersions', 's3:ListBucketMultipartUploads'], resources: [bucket.bucketArn] }),
+      ],
       probe: [new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] })],
-      // Quarantine adds its tag to the object's tags, which it reads first so as to keep GuardDuty's.
-      tag: [new iam.PolicyStatement({ actions: ['s3:GetObjectTagging', 's3:PutObjectTagging'], resources: [objects] })],
+      // Quarantine adds its tag to the pinned version's tags, which it reads first so as to keep GuardDuty's.
+      tag: [
+        new iam.PolicyStatement({
+          actions: ['s3:GetObjectTagging', 's3:PutObjectTagging', 's3:GetObjectVersionTagging', 's3:PutObjectVersionTagging'],
+          resources: [objects],
+        }),
+      ],
     }
     const levels = new Set(access)
     for (const level of levels) for (const statement of statements[level]) this.addToRolePolicy(statement)
-    if (levels.has('read') || levels.has('put') || levels.has('delete') || levels.has('tag')) {
+    if (levels.has('read') || levels.has('put') || levels.has('delete') || levels.has('erase') || levels.has('tag')) {
       Validations.of(this).acknowledge({
         id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>/*]`,
         reason: 'Object keys are generated per upload, so object actions are granted on all keys of this one bucket.',
@@ -192,9 +210,9 @@ export class AppFunction extends NodejsFunction {
     return this
   }
 
-  /** Sets `FILES_QUEUE_URL` and grants only `access`: `send`, or `probe` (GetQueueAttributes for health checks). */
-  bindQueue(queue: sqs.IQueue, ...access: QueueAccess[]): this {
-    this.addEnvironment('FILES_QUEUE_URL', queue.queueUrl)
+  /** Sets the queue's URL variable and grants only `access`: `send`, or `probe` (GetQueueAttributes for health checks). */
+  bindQueue(queue: sqs.IQueue, urlVariable: string, ...access: QueueAccess[]): this {
+    this.addEnvironment(urlVariable, queue.queueUrl)
     for (const level of new Set(access)) {
       if (level === 'send') queue.grantSendMessages(this)
       if (level === 'probe') queue.grant(this, 'sqs:GetQueueAttributes')

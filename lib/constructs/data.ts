@@ -7,6 +7,8 @@ import * as s3 from 'aws-cdk-lib/aws-s3'
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager'
 import * as sqs from 'aws-cdk-lib/aws-sqs'
 import { Construct } from 'constructs'
+import type { QueueName } from '../routes.js'
+import { BUCKET_CORS, queues, type QueueSettings, visibilityTimeoutSeconds } from '../settings.js'
 import type { CacheEndpoint, DatabaseEndpoint } from './app-function.js'
 
 export interface DatabaseSettings {
@@ -29,8 +31,6 @@ export interface DataProps {
   readonly secretsManagerEndpoint: ec2.IInterfaceVpcEndpoint
   /** Browser origins allowed to POST uploads straight to the bucket. */
   readonly corsOrigins: readonly string[]
-  readonly queueVisibilityTimeout: Duration
-  readonly maxReceiveCount: number
   readonly database: DatabaseSettings
   readonly cache: CacheSettings
   readonly logRetention: logs.RetentionDays
@@ -48,6 +48,9 @@ const CACHE_PORTS = ec2.Port.tcpRange(6379, 6380)
  */
 export class Data extends Construct {
   readonly bucket: s3.Bucket
+  /** One queue and dead-letter queue per entry of `queues` in `lib/settings.ts`. */
+  readonly queues: Readonly<Record<QueueName, { queue: sqs.Queue; deadLetterQueue: sqs.Queue }>>
+  /** The files queue and its dead-letter queue. */
   readonly queue: sqs.Queue
   readonly deadLetterQueue: sqs.Queue
   readonly databaseSecret: secretsmanager.ISecret
@@ -58,9 +61,9 @@ export class Data extends Construct {
   constructor(scope: Construct, id: string, props: DataProps) {
     super(scope, id)
     this.bucket = this.createBucket(props)
-    const queues = this.createQueues(props)
-    this.queue = queues.queue
-    this.deadLetterQueue = queues.deadLetterQueue
+    this.queues = Object.fromEntries(queues.map((q) => [q.name, this.createQueues(q)])) as Data['queues']
+    this.queue = this.queues.files.queue
+    this.deadLetterQueue = this.queues.files.deadLetterQueue
     const database = this.createDatabase(props)
     this.databaseSecret = database.secret
     this.databaseClusterArn = database.clusterArn
@@ -96,11 +99,10 @@ export class Data extends Construct {
       cors: [
         {
           allowedOrigins: [...props.corsOrigins],
-          allowedMethods: [s3.HttpMethods.POST, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
-          allowedHeaders: ['*'],
-          // Browsers hide response headers from scripts unless they are exposed; clients read ETag after upload.
-          exposedHeaders: ['ETag'],
-          maxAge: 3600,
+          allowedMethods: BUCKET_CORS.allowedMethods.map((m) => s3.HttpMethods[m]),
+          allowedHeaders: [...BUCKET_CORS.allowedHeaders],
+          exposedHeaders: [...BUCKET_CORS.exposedHeaders],
+          maxAge: BUCKET_CORS.maxAgeSeconds,
         },
       ],
       // Keys carry no status prefix (a file's state lives in Postgres), so lifecycle rules cannot tell a confirmed
@@ -115,21 +117,22 @@ export class Data extends Construct {
     })
   }
 
-  private createQueues(props: DataProps): { queue: sqs.Queue; deadLetterQueue: sqs.Queue } {
-    // Retained: after the hash function gives up, a message here is the evidence of what failed and why.
-    const deadLetterQueue = new sqs.Queue(this, 'FilesDeadLetterQueue', {
+  /** Ids derive from the queue's name (`files` → `FilesQueue`), which therefore must never change. */
+  private createQueues(settings: QueueSettings): { queue: sqs.Queue; deadLetterQueue: sqs.Queue } {
+    const id = settings.name.replace(/(^|-)(\w)/g, (_, __, c: string) => c.toUpperCase())
+    // Retained: a message here is the evidence of what failed and why.
+    const deadLetterQueue = new sqs.Queue(this, `${id}DeadLetterQueue`, {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      retentionPeriod: Duration.days(14),
+      retentionPeriod: Duration.seconds(settings.deadLetterRetentionSeconds),
       removalPolicy: RemovalPolicy.RETAIN,
     })
-    // Destroyed with the stack: its messages are derivable, since the sweeper re-publishes files stuck in UPLOADED.
-    const queue = new sqs.Queue(this, 'FilesQueue', {
+    const queue = new sqs.Queue(this, `${id}Queue`, {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      visibilityTimeout: props.queueVisibilityTimeout,
-      retentionPeriod: Duration.days(4),
-      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
+      visibilityTimeout: Duration.seconds(visibilityTimeoutSeconds(settings.name)),
+      retentionPeriod: Duration.seconds(settings.retentionSeconds),
+      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: settings.maxReceiveCount },
       removalPolicy: RemovalPolicy.DESTROY,
     })
     return { queue, deadLetterQueue }

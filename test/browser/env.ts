@@ -1,3 +1,4 @@
+import { applyLocalEnvironment } from '../../bin/local/environment.js'
 import { applyTestEnvironment } from '../fixtures/env.js'
 
 /**
@@ -9,7 +10,7 @@ export const BROWSER_OVERRIDES = {
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/upload_pipeline_browser',
   REDIS_URL: 'redis://127.0.0.1:6379/13',
   FILES_BUCKET_NAME: 'upload-pipeline-browser-files',
-  FILES_QUEUE_NAME: 'upload-pipeline-browser-files',
+  QUEUE_NAME_PREFIX: 'upload-pipeline-browser',
 } as const
 
 /** Honours `TEST_ISOLATION` like the other tiers (test/fixtures/env.ts), so two runs on one machine stay apart. */
@@ -17,11 +18,15 @@ export function applyBrowserEnvironment(env: NodeJS.ProcessEnv = process.env): v
   applyTestEnvironment(env)
   const suffix = env.TEST_ISOLATION?.trim()
   const redisUrl = env.TEST_REDIS_DB?.trim() ? env.REDIS_URL : BROWSER_OVERRIDES.REDIS_URL
-  Object.assign(env, BROWSER_OVERRIDES, { REDIS_URL: redisUrl })
-  if (suffix) {
-    env.DATABASE_URL = `${BROWSER_OVERRIDES.DATABASE_URL}_${suffix}`
-    env.FILES_BUCKET_NAME = `${BROWSER_OVERRIDES.FILES_BUCKET_NAME}-${suffix}`
-    env.FILES_QUEUE_NAME = `${BROWSER_OVERRIDES.FILES_QUEUE_NAME}-${suffix}`
-  }
-  env.FILES_QUEUE_URL = `${env.AWS_ENDPOINT_URL}/queue/us-east-1/000000000000/${env.FILES_QUEUE_NAME}`
+  applyLocalEnvironment(env, {
+    ...BROWSER_OVERRIDES,
+    REDIS_URL: redisUrl!,
+    ...(suffix
+      ? {
+          DATABASE_URL: `${BROWSER_OVERRIDES.DATABASE_URL}_${suffix}`,
+          FILES_BUCKET_NAME: `${BROWSER_OVERRIDES.FILES_BUCKET_NAME}-${suffix}`,
+          QUEUE_NAME_PREFIX: `${BROWSER_OVERRIDES.QUEUE_NAME_PREFIX}-${suffix}`,
+        }
+      : {}),
+  })
 }

@@ -1,7 +1,10 @@
 import { Annotations, Match } from 'aws-cdk-lib/assertions'
 import { AwsSolutionsChecks } from 'cdk-nag'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { queueConsumers, routes, scheduledTasks, VISIBILITY_TIMEOUT_FACTOR, type Route } from '../../lib/routes.js'
+import { LOCAL_DEFAULTS } from '../../bin/local/environment.js'
+import { corsRules, localQueueAttributes } from '../../localstack/provision.js'
+import { queueConsumers, routes, scheduledTasks, type Route } from '../../lib/routes.js'
+import { functionSettings, pipelineEnvironment, queues, visibilityTimeoutSeconds } from '../../lib/settings.js'
 import { appFunctions, entries, type Json, logicalIdsOf, synthStack, testProps } from './synth.js'
 
 let synthesized: ReturnType<typeof synthStack>
@@ -11,6 +14,7 @@ beforeAll(() => {
   functions = appFunctions(synthesized.template)
 })
 const template = () => synthesized.template
+const pascal = (name: string) => name.replace(/(^|-)(\w)/g, (_, __, c: string) => c.toUpperCase())
 const ref = (logicalId: string) => ({ Ref: logicalId })
 const arnOf = (logicalId: string) => ({ 'Fn::GetAtt': [logicalId, 'Arn'] })
 const single = (type: string): string => {
@@ -112,13 +116,27 @@ describe('the functions', () => {
     expect(variables.REDIS_URL['Fn::Join'][1][0]).toBe('rediss://')
   })
 
-  it('keeps the claim, redelivery and sweep timings consistent with the queue', () => {
-    const hashTimeout = queueConsumers[0].timeoutSeconds
-    expect(functions.HashFile?.properties.Environment.Variables).toMatchObject({
-      STALE_CLAIM_SECONDS: String(hashTimeout + 30),
-      MAX_RECEIVE_COUNT: '5',
-      STUCK_AFTER_SECONDS: String(hashTimeout * VISIBILITY_TIMEOUT_FACTOR + 180),
-    })
+  it.each(Object.keys(entries))('%s gets the shared pipeline settings, the same the local runtime applies', (id) => {
+    const shared = pipelineEnvironment()
+    expect(functions[id]?.properties.Environment.Variables).toMatchObject(shared)
+    expect(Object.fromEntries(Object.keys(shared).map((k) => [k, LOCAL_DEFAULTS[k]]))).toEqual(shared)
+  })
+
+  it.each([...routes, ...queueConsumers, ...scheduledTasks].map((e) => [e.id, e] as const))(
+    '%s has the timeout and memory of its table entry',
+    (id, entry) => {
+      const { timeoutSeconds, memoryMb } = functionSettings(entry)
+      expect(functions[id]?.properties).toMatchObject({ Timeout: timeoutSeconds, MemorySize: memoryMb })
+    },
+  )
+
+  it('orders the timings: a claim outlives its worker, a file is re-published only after its message would reappear', () => {
+    const shared = pipelineEnvironment()
+    const hashTimeout = functions.HashFile?.properties.Timeout
+    expect(Number(shared.STALE_CLAIM_SECONDS)).toBeGreaterThan(hashTimeout)
+    expect(Number(shared.STUCK_AFTER_SECONDS)).toBeGreaterThan(visibilityTimeoutSeconds('files'))
+    expect(Number(shared.EAGER_PUBLISH_LEASE_SECONDS)).toBeGreaterThanOrEqual(functions.ConfirmUploads?.properties.Timeout)
+    expect(Number(shared.MAX_RECEIVE_COUNT)).toBe(queues.find((q) => q.name === 'files')!.maxReceiveCount)
   })
 
   it('passes configured tunables through and leaves the others to the config defaults', () => {
@@ -133,13 +151,15 @@ describe('least privilege', () => {
   const actionsOf = (id: string) => new Set(functions[id]?.statements.map((s) => s.action))
   const bucketWriters = ['PresignUpload']
   const bucketReaders = ['ConfirmUploads', 'GetFile', 'HashFile']
-  const bucketDeleters = ['SweepFiles']
+  const bucketDeleters = ['DeleteFile', 'SweepFiles']
   const queueSenders = ['ConfirmUploads', 'RelayOutbox', 'SweepFiles']
 
   it.each(Object.keys(entries))('%s has only the bucket and queue actions its job needs', (id) => {
     const actions = actionsOf(id)
     expect(actions.has('s3:PutObject')).toBe(bucketWriters.includes(id))
     expect(actions.has('s3:GetObject')).toBe(bucketReaders.includes(id))
+    // Reads of a confirmed file name its version (the bytes served are the bytes hashed).
+    expect(actions.has('s3:GetObjectVersion')).toBe(bucketReaders.includes(id))
     expect(actions.has('s3:DeleteObject')).toBe(bucketDeleters.includes(id))
     expect(actions.has('sqs:SendMessage')).toBe(queueSenders.includes(id))
     expect([...actions].filter((a) => a.includes('*'))).toEqual([])
@@ -161,11 +181,24 @@ describe('least privilege', () => {
       .filter((r) => r.Properties.GroupId['Fn::GetAtt']?.[0] === 'DataCacheSecurityGroup3936E122')
       .map((r) => /\/Api\/(\w+) to Cache$/.exec(r.Properties.Description)?.[1])
       .sort()
-    expect(cacheClients).toEqual(['GetFile', 'HashFile', 'Health', 'PresignUpload'])
+    expect(cacheClients).toEqual(['DeleteFile', 'GetFile', 'HashFile', 'Health', 'PresignUpload', 'SweepFiles'])
   })
 })
 
-describe('the queue', () => {
+describe('the queues', () => {
+  it.each(queues.map((q) => [q.name, q] as const))('%s queue has the settings LocalStack is provisioned with', (name, settings) => {
+    const local = localQueueAttributes(settings, {}, 'arn:dlq')
+    const id = (suffix: string) => logicalIdsOf(template(), 'AWS::SQS::Queue').find((l) => l.startsWith(`Data${pascal(name)}${suffix}`))!
+    const queue = template().toJSON().Resources[id('Queue')].Properties
+    expect(queue.VisibilityTimeout).toBe(Number(local.queue.VisibilityTimeout))
+    expect(queue.MessageRetentionPeriod).toBe(Number(local.queue.MessageRetentionPeriod))
+    expect(queue.RedrivePolicy.maxReceiveCount).toBe(JSON.parse(local.queue.RedrivePolicy!).maxReceiveCount)
+    const dlq = template().toJSON().Resources[id('DeadLetterQueue')].Properties
+    expect(dlq.MessageRetentionPeriod).toBe(Number(local.deadLetterQueue.MessageRetentionPeriod))
+  })
+})
+
+describe('the files queue', () => {
   it('redrives to the dead-letter queue after 5 receives', () => {
     template().hasResourceProperties('AWS::SQS::Queue', {
       RedrivePolicy: { deadLetterTargetArn: arnOf(DEAD_LETTER_QUEUE), maxReceiveCount: 5 },
@@ -233,12 +266,23 @@ describe('the bucket', () => {
     })
   })
 
-  it('accepts browser POSTs from the configured origins and exposes ETag', () => {
+  it('accepts browser POSTs and part PUTs from the configured origins and exposes ETag, as LocalStack is provisioned', () => {
+    const [local] = corsRules(testProps.corsOrigins)
     template().hasResourceProperties('AWS::S3::Bucket', {
       CorsConfiguration: {
-        CorsRules: [Match.objectLike({ AllowedOrigins: testProps.corsOrigins, AllowedMethods: Match.arrayWith(['POST']), ExposedHeaders: ['ETag'] })],
+        CorsRules: [
+          {
+            AllowedOrigins: local!.AllowedOrigins,
+            AllowedMethods: local!.AllowedMethods,
+            AllowedHeaders: local!.AllowedHeaders,
+            ExposedHeaders: local!.ExposeHeaders,
+            MaxAge: local!.MaxAgeSeconds,
+          },
+        ],
       },
     })
+    expect(local!.AllowedMethods).toEqual(expect.arrayContaining(['POST', 'PUT']))
+    expect(local!.ExposeHeaders).toContain('ETag')
   })
 
   it('cleans up abandoned multipart uploads and old versions', () => {

@@ -3,7 +3,7 @@ import { deps } from '../../functions/core/deps.js'
 import { ApiClient, postToStorage, usePipeline } from '../fixtures/pipeline.js'
 
 // No queue consumer or relay: these tests look at rows before anything moves them on.
-const pipeline = usePipeline({ pollers: 0, relayIntervalMs: 0 })
+const pipeline = usePipeline({ pollers: 0, schedules: { RelayOutbox: 0, SweepFiles: 0 } })
 const alice = pipeline.client('alice')
 const bob = pipeline.client('bob')
 

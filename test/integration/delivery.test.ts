@@ -6,7 +6,7 @@ import { context, sqsEvent } from '../fixtures/events.js'
 import { sha256, sqsClient, startRuntime, usePipeline } from '../fixtures/pipeline.js'
 
 // The API only: these tests deliver the messages themselves.
-const pipeline = usePipeline({ pollers: 0, relayIntervalMs: 0 })
+const pipeline = usePipeline({ pollers: 0, schedules: { RelayOutbox: 0, SweepFiles: 0 } })
 const api = pipeline.client('alice')
 
 async function confirmedFile(content: string) {
@@ -75,7 +75,7 @@ describe('the local event source mapping', () => {
     await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: '{"event":"something-else"}' }))
     // The confirm publishes the good file's message itself.
     const good = await confirmedFile('good')
-    const consumer = await startRuntime({ pollers: 1, relayIntervalMs: 0 })
+    const consumer = await startRuntime({ pollers: 1, schedules: { RelayOutbox: 0, SweepFiles: 0 } })
     try {
       await api.waitForStatus(good.id, ['SYNCED'])
       // The poison record was received but not deleted: it is in flight until its visibility timeout.
@@ -96,7 +96,7 @@ describe('the local event source mapping', () => {
 
   it('leaves no long poll behind when it closes, so the next consumer gets new messages at once', async () => {
     const queueUrl = process.env.FILES_QUEUE_URL!
-    const consumer = await startRuntime({ pollers: 2, relayIntervalMs: 0, waitTimeSeconds: 3 })
+    const consumer = await startRuntime({ pollers: 2, schedules: { RelayOutbox: 0, SweepFiles: 0 }, waitTimeSeconds: 3 })
     // Let both pollers get their long polls in flight before closing.
     await new Promise((r) => setTimeout(r, 500))
     await consumer.close()

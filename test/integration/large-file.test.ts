@@ -30,5 +30,12 @@ describe('a large file', () => {
     const hash = createHash('sha256')
     for await (const chunk of download.body!) hash.update(chunk)
     expect(hash.digest('hex')).toBe(sha256(bytes))
+
+    // LocalStack runs with S3_SKIP_SIGNATURE_VALIDATION=0 (localstack/lib.sh): a forged URL is refused as on S3.
+    const forged = new URL(synced.json.download_url)
+    forged.searchParams.set('X-Amz-Signature', '0'.repeat(64))
+    const refused = await fetch(forged)
+    expect(refused.status).toBe(403)
+    expect(await refused.text()).toContain('SignatureDoesNotMatch')
   })
 })

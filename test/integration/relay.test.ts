@@ -15,7 +15,7 @@ let queue: MessageQueue
 
 beforeAll(async () => {
   const name = `relay-test-${process.pid}`
-  ;({ queueUrl, dlqUrl } = await provision({ env: process.env, queueName: name, visibilityTimeoutSeconds: 60 }))
+  ;({ queueUrl, dlqUrl } = await provision({ env: process.env, queuePrefix: name, visibilityTimeoutSeconds: 60 }))
   queue = createMessageQueue(sqs, queueUrl)
 })
 afterAll(async () => {

@@ -4,7 +4,7 @@ import { createDeps, deps } from '../../functions/core/deps.js'
 import { presignUpload } from '../../functions/core/presign.js'
 import { postToStorage, usePipeline } from '../fixtures/pipeline.js'
 
-const pipeline = usePipeline({ pollers: 0, relayIntervalMs: 0 })
+const pipeline = usePipeline({ pollers: 0, schedules: { RelayOutbox: 0, SweepFiles: 0 } })
 const api = pipeline.client('alice')
 
 const stored = async (fileId: string) => {
@@ -16,7 +16,7 @@ describe('storage enforces the presigned policy', () => {
   it('accepts the upload the policy describes', async () => {
     const presign = await api.presign({ filename: 'ok.csv', external_id: 'e', file_size: 3 })
     expect((await postToStorage(presign.json, Buffer.from('a,b'))).status).toBe(204)
-    expect(await stored(presign.json.file_id)).toEqual({ size: 3 })
+    expect(await stored(presign.json.file_id)).toEqual({ size: 3, versionId: expect.any(String) })
   })
 
   it('refuses a body larger than the declared size', async () => {

@@ -4,7 +4,7 @@ import { deps } from '../../functions/core/deps.js'
 import { sweepFiles } from '../../functions/core/sweeper.js'
 import { postToStorage, usePipeline } from '../fixtures/pipeline.js'
 
-const pipeline = usePipeline({ pollers: 0, relayIntervalMs: 0 })
+const pipeline = usePipeline({ pollers: 0, schedules: { RelayOutbox: 0, SweepFiles: 0 } })
 const api = pipeline.client('alice')
 
 const file = (id: string) => deps().db.selectFrom('files').selectAll().where('id', '=', id).executeTakeFirstOrThrow()

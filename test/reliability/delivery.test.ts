@@ -54,7 +54,7 @@ describe('delivery faults', () => {
     const relayed = await relayOutbox(deps.db, tripled)
     expect(relayed.published).toBe(files.length)
     const started = Date.now()
-    const runtime = await startRuntime({ queueUrl: queue.queueUrl, queueArn: queue.queueArn, relayIntervalMs: 0, pollers: 4 })
+    const runtime = await startRuntime({ queues: { files: { url: queue.queueUrl, arn: queue.queueArn } }, schedules: { RelayOutbox: 0, SweepFiles: 0 }, pollers: 4 })
     try {
       await waitFor('every file SYNCED', async () => (await lostFiles(deps, files)).length === 0, 120_000, 250)
       await waitFor('the queue to drain', async () => (await queueDepth(queue.queueUrl)) === 0, 60_000, 500)
@@ -87,7 +87,7 @@ describe('delivery faults', () => {
     await commitConfirmed(deps, files)
     expect((await relayOutbox(deps.db, deps.queue)).published).toBe(10)
 
-    const runtime = await startRuntime({ queueUrl: queue.queueUrl, queueArn: queue.queueArn, relayIntervalMs: 0, pollers: 1 })
+    const runtime = await startRuntime({ queues: { files: { url: queue.queueUrl, arn: queue.queueArn } }, schedules: { RelayOutbox: 0, SweepFiles: 0 }, pollers: 1 })
     let redriveStartedAt = 0
     let moved: { method: string; moved: number }
     try {
@@ -153,7 +153,7 @@ describe('delivery faults', () => {
     const [big] = await seedUploads(deps, 1, { size: () => size })
     await commitConfirmed(deps, [big!])
     expect((await relayOutbox(deps.db, deps.queue)).published).toBe(1)
-    const workerEnv = { FILES_QUEUE_URL: queue.queueUrl, FILES_QUEUE_ARN: queue.queueArn, RUNTIME_POLLERS: '1', RUNTIME_RELAY_MS: '0' }
+    const workerEnv = { FILES_QUEUE_URL: queue.queueUrl, RUNTIME_POLLERS: '1', RUNTIME_RELAY_MS: '0' }
 
     const first = spawnWorker('test/reliability/workers/runtime.ts', workerEnv)
     await first.ready

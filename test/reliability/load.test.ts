@@ -25,7 +25,6 @@ describe('load through the HTTP API', () => {
     const queue = await scenarioQueue('load', 30)
     const child = spawnWorker('test/reliability/workers/runtime.ts', {
       FILES_QUEUE_URL: queue.queueUrl,
-      FILES_QUEUE_ARN: queue.queueArn,
       RUNTIME_POLLERS: '8',
       DATABASE_POOL_MAX: '20',
     })

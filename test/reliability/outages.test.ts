@@ -94,7 +94,6 @@ describe('outages of the backing services', () => {
       const { api } = await startRuntimeChild({
         REDIS_URL: redis.url,
         FILES_QUEUE_URL: queue.queueUrl,
-        FILES_QUEUE_ARN: queue.queueArn,
         PRESIGN_RATE_LIMIT: '100000',
       })
       const count = sized(20, 100)
@@ -177,7 +176,7 @@ describe('outages of the backing services', () => {
       await installAudit(db)
       await db.destroy()
       const deps = scenarioDeps({ DATABASE_URL: pg.url, FILES_QUEUE_URL: queue.queueUrl })
-      const { child, api } = await startRuntimeChild({ DATABASE_URL: pg.url, FILES_QUEUE_URL: queue.queueUrl, FILES_QUEUE_ARN: queue.queueArn })
+      const { child, api } = await startRuntimeChild({ DATABASE_URL: pg.url, FILES_QUEUE_URL: queue.queueUrl })
       const files = await uploadMany(api, sized(60, 300))
 
       let downAt = 0
@@ -235,7 +234,6 @@ describe('outages of the backing services', () => {
       const { child, api } = await startRuntimeChild({
         AWS_ENDPOINT_URL: `http://127.0.0.1:${proxy.port}`,
         FILES_QUEUE_URL: proxied(queue.queueUrl),
-        FILES_QUEUE_ARN: queue.queueArn,
       })
       const files = await uploadMany(api, sized(60, 300))
       let cutAt = 0

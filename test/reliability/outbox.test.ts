@@ -95,7 +95,7 @@ describe('the outbox relay under faults', () => {
     let idTaken!: () => void
     const taken = new Promise<void>((r) => (idTaken = r))
     const earlyTx = deps.db.transaction().execute(async (trx) => {
-      await markUploaded(trx, early!.id, early!.size)
+      await markUploaded(trx, early!.id, early!.size, null)
       earlyId = (await enqueueFileUploaded(trx, [early!.id]))[0]!
       idTaken()
       await gate

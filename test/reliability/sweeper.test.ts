@@ -56,7 +56,7 @@ describe('the sweeper', () => {
     for (const key of objectKeys.values()) expect(await deps.storage.head(key)).toBeUndefined()
     expect((await findFile(deps.db, control.file_id))!.status).toBe('PENDING')
 
-    const runtime = await startRuntime({ queueUrl: queue.queueUrl, queueArn: queue.queueArn, relayIntervalMs: 0 })
+    const runtime = await startRuntime({ queues: { files: { url: queue.queueUrl, arn: queue.queueArn } }, schedules: { RelayOutbox: 0, SweepFiles: 0 } })
     try {
       await waitFor('the stuck files SYNCED', async () => (await lostFiles(deps, stuck)).length === 0, 60_000, 200)
     } finally {

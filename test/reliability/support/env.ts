@@ -9,8 +9,8 @@ export const RELIABILITY_OVERRIDES = {
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/upload_pipeline_reliability',
   REDIS_URL: 'redis://127.0.0.1:6379/14',
   FILES_BUCKET_NAME: 'upload-pipeline-reliability',
-  FILES_QUEUE_NAME: 'upload-pipeline-reliability',
-  FILES_QUEUE_VISIBILITY_TIMEOUT: '2',
+  QUEUE_NAME_PREFIX: 'upload-pipeline-reliability',
+  QUEUE_VISIBILITY_TIMEOUT: '2',
   STALE_CLAIM_SECONDS: '2',
   MAX_RECEIVE_COUNT: '3',
   DATABASE_POOL_MAX: '10',
@@ -29,7 +29,6 @@ export function applyReliabilityEnvironment(env: NodeJS.ProcessEnv = process.env
     ...RELIABILITY_OVERRIDES,
     ...(run ? { DATABASE_URL: `${RELIABILITY_OVERRIDES.DATABASE_URL}_${run}` } : {}),
   })
-  env.FILES_QUEUE_URL = `${env.AWS_ENDPOINT_URL}/queue/us-east-1/000000000000/${RELIABILITY_OVERRIDES.FILES_QUEUE_NAME}`
 }
 
 /** `npm run reliability` sets RELIABILITY_FULL=1: the issue's sizes. Otherwise a CI-sized subset. */

@@ -28,7 +28,7 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 export async function scenarioQueue(tag: string, visibilityTimeoutSeconds = 2): Promise<ProvisionResult> {
   return provision({
     env: process.env,
-    queueName: `rel-${tag}-${Date.now().toString(36)}`,
+    queuePrefix: `rel-${tag}-${Date.now().toString(36)}`,
     visibilityTimeoutSeconds,
     maxReceiveCount: Number(process.env.MAX_RECEIVE_COUNT),
   })
@@ -116,7 +116,8 @@ export async function commitConfirmed(deps: Deps, files: readonly Seeded[]): Pro
     outboxIds.push(
       ...(await deps.db.transaction().execute(async (trx) => {
         for (const f of chunk) {
-          if (!(await markUploaded(trx, f.id, f.size))) throw new Error(`${f.id} was not PENDING`)
+          // No version: these scenarios never overwrite a key, and reads stay capped at the confirmed size.
+          if (!(await markUploaded(trx, f.id, f.size, null))) throw new Error(`${f.id} was not PENDING`)
         }
         return enqueueFileUploaded(trx, chunk.map((f) => f.id))
       })),

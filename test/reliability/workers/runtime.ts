@@ -13,14 +13,11 @@ const root = fileURLToPath(new URL('../../..', import.meta.url))
 const runtime = await startLocalRuntime({
   root,
   port: 0,
-  queueUrl: env.FILES_QUEUE_URL!,
-  queueArn: env.FILES_QUEUE_ARN!,
   sqs: new SQSClient({ region: env.AWS_REGION, endpoint: env.AWS_ENDPOINT_URL }),
   verify: createVerifier(authOptionsFromEnv(env)),
   pollers: Number(env.RUNTIME_POLLERS ?? 4),
   waitTimeSeconds: 1,
-  relayIntervalMs: Number(env.RUNTIME_RELAY_MS ?? 500),
-  sweepIntervalMs: 0,
+  schedules: { RelayOutbox: Number(env.RUNTIME_RELAY_MS ?? 500), SweepFiles: 0 },
   log: (message, fields) => {
     if (message !== 'request') process.stderr.write(`${JSON.stringify({ message, ...fields })}\n`)
   },

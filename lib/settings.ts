@@ -1,0 +1,131 @@
+/**
+ * The pipeline's settings: one set of numbers and rules that the CDK stack, `localstack/provision.ts`, the
+ * local runtime and the config defaults all read, so that none of them restates (and drifts from) another.
+ * Plain data and pure derivations beside `lib/routes.ts`: no aws-cdk-lib import.
+ */
+import { queueConsumers, routes, scheduledTasks, type QueueName, type Route } from './routes.js'
+
+const DAY_SECONDS = 24 * 60 * 60
+
+/** What a function gets when its table entry in `lib/routes.ts` does not say. */
+export const FUNCTION_DEFAULTS = { timeoutSeconds: 10, memoryMb: 256 } as const
+
+/**
+ * AWS recommends a visibility timeout of at least six times the consumer's timeout, so that a batch the event
+ * source retries (after throttling, say) is not redelivered while an invocation still works on it.
+ */
+export const VISIBILITY_TIMEOUT_FACTOR = 6
+
+export interface QueueSettings {
+  /** Appended to the deployment's prefix locally (`upload-pipeline-files`); the stack lets CloudFormation name it. */
+  readonly name: QueueName
+  /** The variable that carries the queue's URL to the functions. */
+  readonly urlVariable: string
+  /** Deliveries before SQS moves a message to the dead-letter queue. */
+  readonly maxReceiveCount: number
+  readonly retentionSeconds: number
+  readonly deadLetterRetentionSeconds: number
+}
+
+export const queues = [
+  {
+    name: 'files',
+    urlVariable: 'FILES_QUEUE_URL',
+    maxReceiveCount: 5,
+    // Its messages are derivable: the sweeper re-publishes files stuck in UPLOADED.
+    retentionSeconds: 4 * DAY_SECONDS,
+    // After the hash function gives up, a message here is the evidence of what failed and why.
+    deadLetterRetentionSeconds: 14 * DAY_SECONDS,
+  },
+  {
+    // GuardDuty Malware Protection's verdicts (EventBridge rule -> queue -> ApplyScanResult).
+    name: 'scan-results',
+    urlVariable: 'SCAN_RESULTS_QUEUE_URL',
+    maxReceiveCount: 5,
+    retentionSeconds: 4 * DAY_SECONDS,
+    // A verdict that could not be applied is the evidence of which file still waits for one.
+    deadLetterRetentionSeconds: 14 * DAY_SECONDS,
+  },
+] as const satisfies readonly QueueSettings[]
+
+/** Local queues are named `<prefix>-<name>` (dead-letter queues `<prefix>-<name>-dlq`). */
+export const DEFAULT_QUEUE_PREFIX = 'upload-pipeline'
+export const localQueueName = (prefix: string, name: QueueName): string => `${prefix}-${name}`
+/** The URL LocalStack gives a queue under the path endpoint strategy (`SQS_ENDPOINT_STRATEGY=path`). */
+export const localQueueUrl = (endpoint: string, queueName: string): string =>
+  `${endpoint}/queue/us-east-1/000000000000/${queueName}`
+
+export function queueSettings(name: QueueName): QueueSettings {
+  const queue = queues.find((q) => q.name === name)
+  if (!queue) throw new Error(`lib/settings.ts has no queue named ${name}`)
+  return queue
+}
+
+export interface FunctionSettings {
+  readonly timeoutSeconds: number
+  readonly memoryMb: number
+}
+
+/** A function's timeout and memory: its table entry, else the defaults. */
+export function functionSettings(spec: { readonly id: string; readonly timeoutSeconds?: number; readonly memoryMb?: number }): FunctionSettings {
+  return {
+    timeoutSeconds: spec.timeoutSeconds ?? FUNCTION_DEFAULTS.timeoutSeconds,
+    memoryMb: spec.memoryMb ?? FUNCTION_DEFAULTS.memoryMb,
+  }
+}
+
+const consumersOf = (name: QueueName) => queueConsumers.filter((c) => c.queue === name)
+
+/** The longest timeout among the consumers of `name` times the factor: no message reappears mid-invocation. */
+export function visibilityTimeoutSeconds(name: QueueName): number {
+  const consumers = consumersOf(name)
+  if (consumers.length === 0) throw new Error(`lib/routes.ts has no consumer for the ${name} queue`)
+  return Math.max(...consumers.map((c) => functionSettings(c).timeoutSeconds)) * VISIBILITY_TIMEOUT_FACTOR
+}
+
+const routeTimeout = (id: string): number => {
+  const route = (routes as readonly Route[]).find((r) => r.id === id)
+  if (!route) throw new Error(`lib/routes.ts has no route ${id}`)
+  return functionSettings(route).timeoutSeconds
+}
+
+/**
+ * The values the functions must agree on with the queues and with each other, as the environment variables
+ * `functions/core/config.ts` reads. The stack sets exactly these on every function and the local runtime
+ * applies the same, so a test can compare the two.
+ */
+export function pipelineEnvironment(): Record<string, string> {
+  const hashTimeout = Math.max(...consumersOf('files').map((c) => functionSettings(c).timeoutSeconds))
+  return {
+    // A SYNCING claim older than the hash function's timeout cannot have a live worker.
+    STALE_CLAIM_SECONDS: String(hashTimeout + 30),
+    // The last delivery marks a failing file FAILED before the message goes to the dead-letter queue.
+    MAX_RECEIVE_COUNT: String(queueSettings('files').maxReceiveCount),
+    // A file idle in UPLOADED/SYNCING is re-published only once its message would have been redelivered.
+    STUCK_AFTER_SECONDS: String(visibilityTimeoutSeconds('files') + 180),
+    // The relay sweep leaves a confirm's outbox rows to that confirm's own publish while it may still run.
+    EAGER_PUBLISH_LEASE_SECONDS: String(routeTimeout('ConfirmUploads')),
+  }
+}
+
+/**
+ * The bucket's CORS rule: browsers POST small files and PUT multipart parts straight to storage, and must read
+ * the part's ETag, which is not a CORS-safelisted response header.
+ */
+export const BUCKET_CORS = {
+  allowedMethods: ['POST', 'PUT', 'GET', 'HEAD'],
+  allowedHeaders: ['*'],
+  exposedHeaders: ['ETag'],
+  maxAgeSeconds: 3600,
+} as const
+
+/**
+ * The local runtime runs every scheduled task this many times as often as the stack does, so that a
+ * developer sees the relay's sweep and the sweeper work within seconds rather than minutes.
+ */
+export const LOCAL_SCHEDULE_SPEEDUP = 60
+
+/** How often the local runtime runs `task`, in milliseconds. */
+export function localScheduleIntervalMs(task: (typeof scheduledTasks)[number]): number {
+  return (task.everySeconds * 1000) / LOCAL_SCHEDULE_SPEEDUP
+}
