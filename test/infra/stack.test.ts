@@ -26,8 +26,8 @@ const single = (type: string): string => {
 const FILES_BUCKET = 'DataFilesBucketB56395FD'
 const FILES_QUEUE = 'DataFilesQueueC9571A9B'
 const DEAD_LETTER_QUEUE = 'DataFilesDeadLetterQueue676DFB76'
-const SCAN_RESULTS_QUEUE = 'MalwareProtectionScanResultsQueue635DCA3E'
-const SCAN_RESULTS_DEAD_LETTER_QUEUE = 'MalwareProtectionScanResultsDeadLetterQueueF04A1C6B'
+const SCAN_RESULTS_QUEUE = 'DataScanResultsQueue4A77DF3F'
+const SCAN_RESULTS_DEAD_LETTER_QUEUE = 'DataScanResultsDeadLetterQueue66831DDC'
 
 describe('the HTTP API', () => {
   it.each(routes as readonly Route[])('serves $method $path through its own function', (route) => {
