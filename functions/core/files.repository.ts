@@ -364,6 +364,10 @@ export async function recordScanVerdict(
     .set({ scan_verdict: scan.verdict, scan_detail: scan.detail.slice(0, 1000), scan_version_id: scan.versionId, updated_at: sql`now()` })
     .where('object_key', '=', objectKey)
     .where('status', 'in', ['PENDING', 'UPLOADED', 'SYNCING'])
+    // GuardDuty scans every version: once confirm pinned one, only that version's verdict counts.
+    .$if(scan.versionId !== null, (q) =>
+      q.where((eb) => eb.or([eb('object_version_id', 'is', null), eb('object_version_id', '=', scan.versionId)])),
+    )
     .returningAll()
     .executeTakeFirst()
   return row && toFile(row)

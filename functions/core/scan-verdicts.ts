@@ -68,6 +68,8 @@ export async function settleScanned(deps: Deps, fileId: string): Promise<SettleO
   const file = await findFile(deps.db, fileId)
   // PENDING waits for its confirm; a finished or deleted file is left as it is.
   if (!file?.scan || (file.status !== 'UPLOADED' && file.status !== 'SYNCING')) return 'AWAITING'
+  // Recorded before the confirm, for a version the client then replaced: not the confirmed bytes' verdict.
+  if (file.scan.versionId && file.objectVersionId && file.scan.versionId !== file.objectVersionId) return 'AWAITING'
   const verdict = fromColumn(file.scan)
   if (verdict.kind !== 'clean') return (await rejectUnclean(deps, file, file.status, verdict)) ?? 'AWAITING'
   if (file.status === 'SYNCING' && file.sha256 && (await markScannedSynced(deps.db, file.id))) {
