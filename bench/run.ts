@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=hashing,e2e,api,relay,cold]`: measures the pipeline against
+ * `npm run bench [-- --quick] [-- --only=hashing,scanning,e2e,api,relay,cold]`: measures the pipeline against
  * its limits, each figure beside a baseline measured in the same run, prints the figures and
  * rewrites docs/BENCHMARKS.md. Runs against the bench database, Redis DB and LocalStack resources
  * (bench/env.ts), never those of the tests or `npm start`. With --only, the report goes to
@@ -71,6 +71,11 @@ async function section(name: string, fn: () => Promise<Section & { ok: boolean }
 await section('hashing', async () => {
   const { benchHashing } = await import('./hashing.js')
   return benchHashing({ root, s3, bucket: config.bucketName, sizesMiB: quick ? [64] : [64, 256, 1024], reps: 3, log })
+})
+
+await section('scanning', async () => {
+  const { benchScanning } = await import('./scanning.js')
+  return benchScanning({ s3, bucket: config.bucketName, scanning: config.malwareScanning, sizesMiB: quick ? [8] : [1, 8, 24], reps: quick ? 3 : 5, smallScans: quick ? 50 : 200, log })
 })
 
 if (wants('e2e') || wants('api')) {

@@ -47,3 +47,11 @@ export function createScanner(config: MalwareScanningConfig): MalwareScanner | u
       return guardDutyScanner
   }
 }
+
+/** Hands each chunk to the scan before the hash takes it: one read of the object serves both. */
+export async function* feeding(scan: ScanSession, stream: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  for await (const chunk of stream) {
+    await scan.update(chunk)
+    yield chunk
+  }
+}

@@ -3,7 +3,7 @@ import { type FileRecord, storedObjectOf } from './files.js'
 import { claimForSync, findFile, markFailed, markSynced, recordHashed, releaseClaim } from './files.repository.js'
 import { digestStream } from './hashing.js'
 import { rejectUnclean, settleScanned } from './scan-verdicts.js'
-import { type ScanSession, ScannerUnavailableError } from './scanner.js'
+import { feeding, ScannerUnavailableError } from './scanner.js'
 
 export type SyncOutcome =
   | 'SYNCED'
@@ -119,14 +119,6 @@ async function hashClaimed(deps: Deps, claim: FileRecord): Promise<SyncOutcome> 
   }
   logger.info('file synced', { file_id: claim.id, size: digest.size, sha256: digest.sha256 })
   return 'SYNCED'
-}
-
-/** Hands each chunk to the scan before the hash takes it: one read of the object serves both. */
-async function* feeding(scan: ScanSession, stream: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
-  for await (const chunk of stream) {
-    await scan.update(chunk)
-    yield chunk
-  }
 }
 
 const afterScan = (outcome: Awaited<ReturnType<typeof settleScanned>>): SyncOutcome =>
