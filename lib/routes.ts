@@ -41,10 +41,13 @@ export interface ScheduledTask {
 
 export const routes = [
   { id: 'PresignUpload', method: 'POST', path: '/files/presigned-upload', entry: 'functions/presign-upload.ts' },
-  { id: 'ConfirmUploads', method: 'POST', path: '/files/confirm-uploads', entry: 'functions/confirm-uploads.ts' },
+  // Completing a multipart upload can take S3 a while for many parts: up to HTTP API's 30 s integration limit.
+  { id: 'ConfirmUploads', method: 'POST', path: '/files/confirm-uploads', entry: 'functions/confirm-uploads.ts', timeoutSeconds: 29 },
   { id: 'ListFiles', method: 'GET', path: '/files', entry: 'functions/list-files.ts' },
   { id: 'GetFile', method: 'GET', path: '/files/{id}', entry: 'functions/get-file.ts', memoryMb: 512 },
   { id: 'DeleteFile', method: 'DELETE', path: '/files/{id}', entry: 'functions/delete-file.ts' },
+  { id: 'SignParts', method: 'POST', path: '/files/{id}/parts', entry: 'functions/sign-parts.ts' },
+  { id: 'ListParts', method: 'GET', path: '/files/{id}/parts', entry: 'functions/list-parts.ts' },
   { id: 'Health', method: 'GET', path: '/health', entry: 'functions/health.ts', public: true },
 ] as const satisfies readonly Route[]
 

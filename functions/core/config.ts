@@ -1,3 +1,4 @@
+import { S3_MAX_OBJECT_SIZE, S3_MAX_PART_SIZE, S3_MAX_POST_SIZE, S3_MIN_PART_SIZE } from './aws-limits.js'
 import { pipelineEnvironment } from '../../lib/settings.js'
 
 /**
@@ -24,6 +25,14 @@ export interface Config {
   /** Lifetime of a presigned GET `download_url`. */
   readonly downloadUrlTtlSeconds: number
   readonly maxFileSize: number
+  /** A declared size above this is uploaded in parts (`upload_type: "multipart"`); at most S3's POST limit. */
+  readonly multipartThreshold: number
+  /** The preferred part size; raised where needed to keep a file within S3's 10,000 parts. */
+  readonly multipartPartSize: number
+  /** Lifetime of one presigned UploadPart URL; a client asks for fresh ones at any time. */
+  readonly partUrlTtlSeconds: number
+  /** How long a multipart upload may take before the sweeper expires it and aborts its parts. */
+  readonly multipartUploadTtlSeconds: number
   /** Files up to this size are cached in Redis and returned inline by `GET /files/{id}`. */
   readonly cacheMaxBytes: number
   readonly cacheTtlSeconds: number
@@ -136,7 +145,13 @@ export function loadConfig(env: Env = process.env): Config {
     redisCluster: flag('REDIS_CLUSTER', false),
     uploadUrlTtlSeconds: integer('UPLOAD_URL_TTL_SECONDS', 900, 1),
     downloadUrlTtlSeconds: integer('DOWNLOAD_URL_TTL_SECONDS', 300, 1),
-    maxFileSize: integer('MAX_FILE_SIZE', 5 * 1024 ** 3, 1),
+    maxFileSize: integer('MAX_FILE_SIZE', S3_MAX_OBJECT_SIZE, 1),
+    multipartThreshold: integer('MULTIPART_THRESHOLD', 100 * 1024 ** 2, 0),
+    // S3's performance guide suggests 8-16 MB ranges; parts of that size keep memory per part in flight small.
+    multipartPartSize: integer('MULTIPART_PART_SIZE', 8 * 1024 ** 2, S3_MIN_PART_SIZE),
+    partUrlTtlSeconds: integer('PART_URL_TTL_SECONDS', 600, 1),
+    // The stack's lifecycle rule aborts incomplete multipart uploads a day after they start: the same window.
+    multipartUploadTtlSeconds: integer('MULTIPART_UPLOAD_TTL_SECONDS', 86_400, 1),
     cacheMaxBytes: integer('CACHE_MAX_BYTES', 1024 ** 2, 0),
     cacheTtlSeconds: integer('CACHE_TTL_SECONDS', 86_400, 1),
     allowedContentTypes: list('ALLOWED_CONTENT_TYPES', DEFAULT_CONTENT_TYPES),
@@ -159,8 +174,16 @@ export function loadConfig(env: Env = process.env): Config {
       unscannable: oneOf('MALWARE_UNSCANNABLE', ['quarantine', 'fail'] as const, 'quarantine'),
     }),
   }
-  // Presigned POST is limited to 5 GiB by S3; inline content must fit Lambda's 6 MB response once base64-encoded.
-  if (config.maxFileSize > 5 * 1024 ** 3) throw new ConfigError('MAX_FILE_SIZE must be at most 5 GiB (S3 POST limit)')
+  // Larger files go in parts; inline content must fit Lambda's 6 MB response once base64-encoded.
+  if (config.maxFileSize > S3_MAX_OBJECT_SIZE) {
+    throw new ConfigError(`MAX_FILE_SIZE must be at most ${S3_MAX_OBJECT_SIZE} (S3's object maximum)`)
+  }
+  if (config.multipartThreshold > S3_MAX_POST_SIZE) {
+    throw new ConfigError(`MULTIPART_THRESHOLD must be at most ${S3_MAX_POST_SIZE} (S3's POST limit)`)
+  }
+  if (config.multipartPartSize > S3_MAX_PART_SIZE) {
+    throw new ConfigError(`MULTIPART_PART_SIZE must be at most ${S3_MAX_PART_SIZE} (S3's part limit)`)
+  }
   if (config.cacheMaxBytes > 4 * 1024 ** 2) throw new ConfigError('CACHE_MAX_BYTES must be at most 4 MiB (Lambda response limit)')
   return Object.freeze(config)
 }

@@ -4,12 +4,13 @@ import type { Deps } from './deps.js'
 import { CONFIRMED_STATUSES, type FileRecord, type FileStatus } from './files.js'
 import { findOwnedFiles, markUploaded } from './files.repository.js'
 import { leaseFileUploaded, publishLeased } from './outbox.js'
+import { incompleteParts } from './parts.js'
 import type { ConfirmItem, ConfirmRequest } from './schemas.js'
 
 export interface ConfirmResult {
   confirmed: number
   files: { file_id: string; status: FileStatus }[]
-  failed: { file_id: string; error: { code: string; message: string } }[]
+  failed: { file_id: string; error: { code: string; message: string; details?: unknown } }[]
 }
 
 type Verdict =
@@ -37,11 +38,34 @@ function precheck(file: FileRecord | undefined, item: ConfirmItem): Verdict {
 const sizeMismatch = (actual: number, claimed: number): AppError =>
   new AppError('SIZE_MISMATCH', `Uploaded object is ${actual} bytes, not ${claimed}`, { expected: claimed, actual })
 
+/**
+ * Assembles a multipart file from the parts storage holds, never from ETags a client sends: parts 1..part_count
+ * at their planned sizes, or UPLOAD_INCOMPLETE naming the missing and wrong-sized ones (nothing changes). An
+ * upload that is already gone was completed by a concurrent confirm, or aborted: the object, if any, decides.
+ */
+async function assemble(deps: Deps, file: FileRecord): Promise<AppError | { versionId?: string } | undefined> {
+  const { storage } = deps
+  const { uploadId, ...plan } = file.multipart!
+  const size = file.declaredSize!
+  const stored = await storage.listParts(file.objectKey, uploadId)
+  if (!stored) return undefined
+  const { missing, wrong_size } = incompleteParts(plan, size, stored)
+  if (missing.length || wrong_size.length) {
+    return new AppError(
+      'UPLOAD_INCOMPLETE',
+      `Storage lacks ${missing.length} part(s) and holds ${wrong_size.length} of the wrong size; upload them and confirm again`,
+      { missing, wrong_size },
+    )
+  }
+  const parts = stored.filter((p) => p.partNumber <= plan.partCount).sort((a, b) => a.partNumber - b.partNumber)
+  return storage.completeMultipart(file.objectKey, uploadId, parts, size)
+}
+
 type Outcome = { fileId: string; status: FileStatus } | { fileId: string; error: AppError }
 
 /**
- * Confirms uploads: checks each object exists with the claimed size, then in one transaction moves
- * the files PENDING -> UPLOADED and writes their outbox rows. After the commit it publishes those
+ * Confirms uploads: completes multipart uploads from their stored parts, checks each object exists with the
+ * claimed size, then in one transaction moves the files PENDING -> UPLOADED and writes their outbox rows. After the commit it publishes those
  * rows at once; if that fails the relay's sweep publishes them later.
  */
 async function confirmItems(deps: Deps, ownerId: string, items: readonly ConfirmItem[]): Promise<Outcome[]> {
@@ -50,11 +74,14 @@ async function confirmItems(deps: Deps, ownerId: string, items: readonly Confirm
   const verdicts = await mapConcurrent(items, 16, async (item): Promise<Verdict> => {
     const verdict = precheck(files.get(item.file_id), item)
     if (verdict.ok !== 'verify') return verdict
+    const assembled = verdict.file.multipart ? await assemble(deps, verdict.file) : undefined
+    if (assembled instanceof AppError) return { ok: false, error: assembled }
     const head = await storage.head(verdict.file.objectKey)
     if (!head) return { ok: false, error: new AppError('UPLOAD_NOT_FOUND', 'No upload found for this file; upload it before confirming') }
     if (head.size !== item.file_size) return { ok: false, error: sizeMismatch(head.size, item.file_size) }
     // The version checked here is the one recorded: a later POST to the same key cannot change what is hashed or served.
-    return { ...verdict, versionId: head.versionId }
+    // A multipart file records the version CompleteMultipartUpload created.
+    return { ...verdict, versionId: assembled?.versionId ?? head.versionId }
   })
 
   const toConfirm = items.filter((_, i) => verdicts[i]!.ok === 'verify')
@@ -102,7 +129,8 @@ export async function confirmUploads(deps: Deps, ownerId: string, request: Confi
   const result: ConfirmResult = { confirmed: 0, files: [], failed: [] }
   for (const outcome of outcomes) {
     if ('error' in outcome) {
-      result.failed.push({ file_id: outcome.fileId, error: { code: outcome.error.code, message: outcome.error.message } })
+      const { code, message, details } = outcome.error
+      result.failed.push({ file_id: outcome.fileId, error: { code, message, ...(details === undefined ? {} : { details }) } })
     } else {
       result.confirmed += 1
       result.files.push({ file_id: outcome.fileId, status: outcome.status })

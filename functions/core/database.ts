@@ -11,7 +11,7 @@ export interface Database {
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
 type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
-// pg returns int8 as a string; sizes stay below 2^53 (5 GiB cap), so the adapter converts them.
+// pg returns int8 as a string; sizes stay below 2^53 (S3's 48.8 TiB object maximum), so the adapter converts them.
 type NullableInt8 = ColumnType<string | null, number | bigint | string | null | undefined, number | bigint | string | null>
 
 export type FileStatus =
@@ -52,6 +52,10 @@ export interface FilesTable {
   scan_verdict: ScanVerdictColumn | null
   scan_detail: string | null
   scan_version_id: string | null
+  /** The storage multipart upload a large file is assembled from; null for a presigned POST. */
+  upload_id: string | null
+  part_size: NullableInt8
+  part_count: number | null
   /** The storage version confirm recorded; null only for a bucket without versioning. */
   object_version_id: string | null
   hashed_bytes: ColumnType<string, number | bigint | string | undefined, number | bigint | string>

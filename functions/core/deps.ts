@@ -4,8 +4,10 @@ import type { ContentCache } from './cache.js'
 import { type Config, loadConfig } from './config.js'
 import type { Database } from './database.js'
 import { createDb } from './db.js'
+import type { InspectorFactory } from './inspection.js'
 import type { MessageQueue } from './queue.js'
 import { createScanner, type MalwareScanner } from './scanner.js'
+import { sniffContentType } from './sniff.js'
 import { createObjectStore, createS3Client, type ObjectStore } from './storage.js'
 
 /** Everything the core needs, built once per execution environment. */
@@ -17,6 +19,8 @@ export interface Deps {
   readonly cache: ContentCache
   /** Undefined when malware scanning is switched off (MALWARE_SCANNER=off). */
   readonly scanner: MalwareScanner | undefined
+  /** Checks run on the hash stage's single read of each object (see `ContentInspector`). */
+  readonly inspectors: readonly InspectorFactory[]
   readonly logger: Logger
   /** Releases pooled connections (tests and the local runtime; Lambda just freezes). */
   close(): Promise<void>
@@ -63,6 +67,7 @@ export function createDeps(config: Config): Deps {
       ping: async () => (await redis.get()).cache.ping(),
     },
     scanner: createScanner(config.malwareScanning),
+    inspectors: [sniffContentType],
     logger,
     async close() {
       await db.destroy()

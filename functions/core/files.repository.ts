@@ -60,6 +60,10 @@ export function toFile(row: FileRow): FileRecord {
     scan: row.scan_verdict
       ? { verdict: row.scan_verdict, detail: row.scan_detail ?? '', versionId: row.scan_version_id }
       : null,
+    multipart:
+      row.upload_id === null
+        ? null
+        : { uploadId: row.upload_id, partSize: Number(row.part_size), partCount: Number(row.part_count) },
   }
 }
 
@@ -70,6 +74,18 @@ export async function insertFile(db: Db, row: NewFileRow): Promise<FileRecord> {
 export async function findFile(db: Db, id: string): Promise<FileRecord | undefined> {
   const row = await db.selectFrom('files').selectAll().where('id', '=', id).executeTakeFirst()
   return row && toFile(row)
+}
+
+/** One owner-scoped file, as `findOwnedFiles` sees it: another owner's or a deleted file is a missing one. */
+export async function findOwnedFile(db: Db, ownerId: string, id: string): Promise<FileRecord | undefined> {
+  return (await findOwnedFiles(db, ownerId, [id])).get(id)
+}
+
+/** The files whose object keys are `keys` (the sweeper matches storage's multipart uploads to them). */
+export async function findByObjectKeys(db: Db, keys: readonly string[]): Promise<FileRecord[]> {
+  if (keys.length === 0) return []
+  const rows = await db.selectFrom('files').selectAll().where('object_key', 'in', keys).execute()
+  return rows.map(toFile)
 }
 
 /**

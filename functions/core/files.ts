@@ -43,6 +43,14 @@ export interface FileRecord {
   objectVersionId: string | null
   /** Bytes of the object the hash stage has covered so far (its last checkpoint). */
   hashedBytes: number
+  /** Set when the file is uploaded in parts: the storage upload id and the part plan it was given. */
+  multipart: MultipartPlan & { uploadId: string } | null
+}
+
+/** How a multipart file is cut: every part `partSize` bytes but the last. */
+export interface MultipartPlan {
+  partSize: number
+  partCount: number
 }
 
 /** The confirmed bytes of a file in storage: a key, the version confirm saw, and the confirmed size. */

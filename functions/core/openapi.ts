@@ -6,10 +6,13 @@ import {
   fileIdParams,
   getFileResponse,
   healthResponse,
+  listPartsResponse,
   listQuery,
   listResponse,
   presignRequest,
   presignResponse,
+  signPartsRequest,
+  signPartsResponse,
 } from './schemas.js'
 
 /** The parts of a route-table entry the document needs; `lib/routes.ts` entries satisfy it. */
@@ -44,10 +47,13 @@ const COMMON_ERRORS: ErrorCode[] = ['UNAUTHORIZED', 'INTERNAL', 'SERVICE_UNAVAIL
  */
 const OPERATIONS: Record<string, OperationSpec> = {
   PresignUpload: {
-    summary: 'Register a file and get the presigned POST to upload it with',
+    summary: 'Register a file and get how to upload it: a presigned POST, or a multipart upload in parts',
     description:
-      'Upload with a multipart POST to `upload_url`: every entry of `form_fields`, then the `file` part last. ' +
-      'Storage enforces the key, size range, Content-Type and expiry; it answers 204.',
+      '`upload_type: "post"`: a multipart/form-data POST to `upload_url` with every entry of `form_fields`, then the ' +
+      '`file` part last. Storage enforces the key, size range, Content-Type, expiry and a declared `sha256`; it answers ' +
+      '204. `upload_type: "multipart"` (with `multipart: true`, or a `file_size` above the server\'s threshold): the ' +
+      'server has started the storage upload; sign part URLs with `POST /files/{id}/parts`, PUT exactly `size` bytes ' +
+      'to each, then confirm.',
     body: presignRequest,
     success: { status: 201, description: 'The file is PENDING until confirmed', schema: presignResponse },
     errors: ['VALIDATION_FAILED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'RATE_LIMITED', ...COMMON_ERRORS],
@@ -65,9 +71,27 @@ const OPERATIONS: Record<string, OperationSpec> = {
       'UPLOAD_NOT_FOUND',
       'SIZE_MISMATCH',
       'INVALID_STATE',
+      'UPLOAD_INCOMPLETE',
       'PAYLOAD_TOO_LARGE',
       ...COMMON_ERRORS,
     ],
+  },
+  SignParts: {
+    summary: 'Presigned URLs for parts of a multipart upload (1-100 per request, any number of times)',
+    description:
+      'Each `url` takes one `PUT` of exactly `size` bytes (the length is signed in) with every header in `headers`; ' +
+      'storage answers 200 with an `ETag`. URLs are short-lived: ask again for fresh ones. A part\'s optional ' +
+      '`sha256` (hex) is signed in as `x-amz-checksum-sha256`, so storage refuses other bytes for that part.',
+    params: fileIdParams,
+    body: signPartsRequest,
+    success: { status: 200, description: 'One signed URL per requested part', schema: signPartsResponse },
+    errors: ['VALIDATION_FAILED', 'FILE_NOT_FOUND', 'INVALID_STATE', 'PAYLOAD_TOO_LARGE', ...COMMON_ERRORS],
+  },
+  ListParts: {
+    summary: 'The parts storage already holds for a multipart upload, to resume it',
+    params: fileIdParams,
+    success: { status: 200, description: 'Every stored part, across all of storage\'s pages', schema: listPartsResponse },
+    errors: ['VALIDATION_FAILED', 'FILE_NOT_FOUND', 'INVALID_STATE', 'UPLOAD_NOT_FOUND', ...COMMON_ERRORS],
   },
   ListFiles: {
     summary: "List the caller's files, newest first",

@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto'
+import { S3_MAX_PART_SIZE, S3_MAX_PARTS, S3_MIN_PART_SIZE } from './aws-limits.js'
 import { AppError } from './errors.js'
+import type { Verdict } from './inspection.js'
+import type { MultipartPlan } from './files.js'
 
 export const MAX_FILENAME_LENGTH = 255
 
@@ -97,18 +100,48 @@ export function uploadPolicy(input: {
   contentType: string
   declaredSize: number | undefined
   maxFileSize: number
+  /** The declared SHA-256 (hex): storage then refuses any other bytes. */
+  sha256?: string | undefined
 }): UploadPolicy {
   const [min, max] = input.declaredSize === undefined ? [1, input.maxFileSize] : [input.declaredSize, input.declaredSize]
+  const fields: Record<string, string> = { 'Content-Type': input.contentType, 'x-amz-meta-file-id': input.fileId }
+  // S3 checks x-amz-checksum-sha256 against the body only when the form also names the algorithm.
+  if (input.sha256) {
+    fields['x-amz-checksum-algorithm'] = 'SHA256'
+    fields['x-amz-checksum-sha256'] = sha256Base64(input.sha256)
+  }
   return {
     key: input.key,
     conditions: [
       ['eq', '$key', input.key],
       ['content-length-range', min, max],
-      ['eq', '$Content-Type', input.contentType],
-      ['eq', '$x-amz-meta-file-id', input.fileId],
+      ...Object.entries(fields).map(([name, value]): PolicyCondition => ['eq', `$${name}`, value]),
     ],
-    fields: { 'Content-Type': input.contentType, 'x-amz-meta-file-id': input.fileId },
+    fields,
   }
+}
+
+/** S3's checksum headers carry the digest base64-encoded; the API speaks hex. */
+export const sha256Base64 = (hex: string): string => Buffer.from(hex, 'hex').toString('base64')
+
+const MiB = 1024 ** 2
+
+/**
+ * How a file of `fileSize` bytes is cut into parts: `preferredPartSize` unless that would need more than S3's
+ * 10,000 parts, in which case the smallest whole number of MiB that fits. Every part but the last is then
+ * between S3's 5 MiB minimum and 5 GiB maximum.
+ */
+export function multipartPlan(fileSize: number, preferredPartSize: number): MultipartPlan {
+  const fitting = Math.ceil(fileSize / S3_MAX_PARTS / MiB) * MiB
+  const partSize = Math.min(S3_MAX_PART_SIZE, Math.max(S3_MIN_PART_SIZE, preferredPartSize, fitting))
+  const partCount = Math.max(1, Math.ceil(fileSize / partSize))
+  if (partCount > S3_MAX_PARTS) throw new RangeError(`${fileSize} bytes do not fit in ${S3_MAX_PARTS} parts`)
+  return { partSize, partCount }
+}
+
+/** The exact length of part `partNumber` (1-based) of a file of `fileSize` bytes. */
+export function partLength(plan: MultipartPlan, fileSize: number, partNumber: number): number {
+  return partNumber < plan.partCount ? plan.partSize : fileSize - (plan.partCount - 1) * plan.partSize
 }
 
 const TEXT_TYPES = new Set(['application/json', 'application/xml', 'application/csv'])
@@ -130,4 +163,47 @@ export function attachmentDisposition(filename: string): string {
   const ascii = filename.replace(/[^\x20-\x7e]|["\\%;]/g, '_')
   const encoded = encodeURIComponent(filename).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encoded}`
+}
+
+/**
+ * Types that are one format underneath, so a sniffer seeing either is seeing both: a .docx, .xlsx,
+ * .pptx, .odt, .epub or .jar is a zip, and file-type reports the container when it cannot tell which.
+ */
+const TYPE_FAMILIES: readonly (readonly string[])[] = [
+  [
+    'application/zip',
+    'application/x-zip-compressed',
+    'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+    'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+    'application/vnd.openxmlformats-officedocument.presentationml.presentation',
+    'application/vnd.oasis.opendocument.text',
+    'application/vnd.oasis.opendocument.spreadsheet',
+    'application/vnd.oasis.opendocument.presentation',
+    'application/epub+zip',
+    'application/java-archive',
+  ],
+  ['application/gzip', 'application/x-gzip'],
+  ['image/jpeg', 'image/pjpeg'],
+]
+
+/** Declared types whose bytes a sniffer always recognises: bytes it cannot place are not that type. */
+const SNIFFABLE_TYPES = new Set(['application/pdf', 'image/png', 'image/gif', 'image/webp', ...TYPE_FAMILIES.flat()])
+
+const sameFamily = (a: string, b: string): boolean => a === b || TYPE_FAMILIES.some((f) => f.includes(a) && f.includes(b))
+
+/**
+ * Holds a sniffed type against the declared one: a detected binary type must be the declared type or
+ * of its family; a declared text type must not sniff as a binary format; formats no sniffer can see
+ * (CSV, JSON, plain text) pass on their declaration; `application/octet-stream` declares nothing.
+ */
+export function contentTypeVerdict(declared: string, sniffed: string | undefined): Verdict {
+  const mismatch = (message: string): Verdict => ({ kind: 'fail', code: 'TYPE_MISMATCH', message })
+  if (declared === 'application/octet-stream') return { kind: 'ok' }
+  if (sniffed === undefined) {
+    return SNIFFABLE_TYPES.has(declared) ? mismatch(`declared ${declared}, but the bytes are not in that format`) : { kind: 'ok' }
+  }
+  if (isTextContentType(declared)) {
+    return isTextContentType(sniffed) ? { kind: 'ok' } : mismatch(`declared ${declared}, but the bytes are ${sniffed}`)
+  }
+  return sameFamily(declared, sniffed) ? { kind: 'ok' } : mismatch(`declared ${declared}, but the bytes are ${sniffed}`)
 }

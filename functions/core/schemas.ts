@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { S3_MAX_PARTS } from './aws-limits.js'
 
 // No control characters: these strings end up in logs, headers and the database. No lone
 // surrogates either: encoding would silently turn them into U+FFFD.
@@ -14,25 +15,84 @@ const fileSize = z.number().int().positive().max(Number.MAX_SAFE_INTEGER)
 
 export const MAX_CONFIRM_BATCH = 100
 
-export const presignRequest = z.object({
-  filename: z.string().min(1).max(1024),
-  external_id: printable(255),
-  content_type: printable(255).optional(),
-  file_size: fileSize.optional(),
-  sha256: z
-    .string()
-    .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hexadecimal characters')
-    .transform((s) => s.toLowerCase())
-    .optional(),
-})
+const sha256Hex = z
+  .string()
+  .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hexadecimal characters')
+  .transform((s) => s.toLowerCase())
+
+export const presignRequest = z
+  .object({
+    filename: z.string().min(1).max(1024),
+    external_id: printable(255),
+    content_type: printable(255).optional(),
+    file_size: fileSize.optional(),
+    sha256: sha256Hex.optional(),
+    /** true: upload in parts whatever the size; false: a presigned POST. Unset: the server's threshold decides. */
+    multipart: z.boolean().optional(),
+  })
+  .refine((r) => r.multipart !== true || r.file_size !== undefined, {
+    path: ['file_size'],
+    message: 'is required for a multipart upload',
+  })
 export type PresignRequest = z.infer<typeof presignRequest>
 
-export const presignResponse = z.object({
+const uploadCommon = {
   file_id: z.uuid(),
-  upload_url: z.url(),
-  form_fields: z.record(z.string(), z.string()),
   expires_at: z.iso.datetime(),
   max_file_size: z.number().int(),
+}
+
+export const presignResponse = z.discriminatedUnion('upload_type', [
+  z.object({
+    ...uploadCommon,
+    upload_type: z.literal('post'),
+    upload_url: z.url(),
+    form_fields: z.record(z.string(), z.string()),
+  }),
+  z.object({
+    ...uploadCommon,
+    upload_type: z.literal('multipart'),
+    part_size: z.number().int().positive(),
+    part_count: z.number().int().min(1).max(S3_MAX_PARTS),
+  }),
+])
+
+const partNumber = z.number().int().min(1).max(S3_MAX_PARTS)
+export const MAX_PARTS_PER_REQUEST = 100
+
+export const signPartsRequest = z
+  .object({
+    part_numbers: z
+      .array(partNumber)
+      .min(1)
+      .max(MAX_PARTS_PER_REQUEST)
+      .refine((n) => new Set(n).size === n.length, 'part numbers must be distinct'),
+    // Optional per-part digests: each is signed into its part's URL, so storage refuses other bytes for that part.
+    sha256: z.record(z.string().regex(/^[1-9][0-9]{0,4}$/, 'must be a part number'), sha256Hex).optional(),
+  })
+  .refine((r) => Object.keys(r.sha256 ?? {}).every((n) => r.part_numbers.includes(Number(n))), {
+    path: ['sha256'],
+    message: 'names a part that is not in part_numbers',
+  })
+export type SignPartsRequest = z.infer<typeof signPartsRequest>
+
+export const signPartsResponse = z.object({
+  parts: z.array(
+    z.object({
+      part_number: partNumber,
+      size: z.number().int().positive(),
+      url: z.url(),
+      expires_at: z.iso.datetime(),
+      /** Headers the PUT must carry exactly as given (signed into the URL). */
+      headers: z.record(z.string(), z.string()),
+    }),
+  ),
+})
+
+export const listPartsResponse = z.object({
+  part_size: z.number().int().positive(),
+  part_count: z.number().int().min(1).max(S3_MAX_PARTS),
+  parts: z.array(z.object({ part_number: partNumber, size: z.number().int().nonnegative(), etag: z.string() })),
 })
 
 const confirmItem = z.object({ file_id: fileId, file_size: fileSize })
@@ -78,7 +138,9 @@ export const fileView = z.object({
 export const confirmResponse = z.object({
   confirmed: z.number().int(),
   files: z.array(z.object({ file_id: z.uuid(), status: fileStatus })),
-  failed: z.array(z.object({ file_id: z.string(), error: z.object({ code: z.string(), message: z.string() }) })),
+  failed: z.array(
+    z.object({ file_id: z.string(), error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) }),
+  ),
 })
 
 export const getFileResponse = z.object({

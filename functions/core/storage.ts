@@ -1,6 +1,8 @@
 import { Readable } from 'node:stream'
 import {
   AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
@@ -9,8 +11,10 @@ import {
   GetObjectTaggingCommand,
   HeadObjectCommand,
   PutObjectTaggingCommand,
+  ListPartsCommand,
   S3Client,
   S3ServiceException,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3'
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
@@ -56,7 +60,36 @@ export interface ObjectStore {
   /** Adds `tags` to the pinned version's tags, keeping the others (GuardDuty's among them). */
   tag(object: StoredObject, tags: Record<string, string>): Promise<void>
   ping(): Promise<void>
+  /** Starts a multipart upload bound to the key, Content-Type and file-id metadata; returns its upload id. */
+  createMultipart(key: string, options: { contentType: string; fileId: string }): Promise<string>
+  /** A presigned UploadPart URL that storage honours only for exactly `size` bytes (and `sha256`, if given). */
+  presignPart(part: PartToSign, expiresInSeconds: number): Promise<string>
+  /** Every part storage holds for the upload, across all ListParts pages; undefined when the upload is gone. */
+  listParts(key: string, uploadId: string): Promise<StoredPart[] | undefined>
+  /** Assembles the upload from `parts`; undefined when the upload is gone (completed or aborted). */
+  completeMultipart(key: string, uploadId: string, parts: readonly StoredPart[], objectSize: number): Promise<{ versionId?: string } | undefined>
+  /** Aborts the upload and frees its parts; an upload that is already gone is fine. */
+  abortMultipart(key: string, uploadId: string): Promise<void>
+  /** The multipart uploads in progress in the bucket, page by page. */
+  listMultipartUploads(): AsyncIterable<{ key: string; uploadId: string; initiated: Date }[]>
 }
+
+export interface PartToSign {
+  key: string
+  uploadId: string
+  partNumber: number
+  size: number
+  /** Base64 SHA-256 of the part: signed as the `x-amz-checksum-sha256` header the client must send. */
+  sha256Base64?: string | undefined
+}
+
+export interface StoredPart {
+  partNumber: number
+  size: number
+  etag: string
+}
+
+const isNoSuchUpload = (error: unknown): boolean => error instanceof S3ServiceException && error.name === 'NoSuchUpload'
 
 const isMissing = (error: unknown): boolean =>
   error instanceof S3ServiceException &&
@@ -199,6 +232,106 @@ export function createObjectStore(client: S3Client, bucket: string): ObjectStore
       } catch (error) {
         unavailable(error)
       }
+    },
+
+    async createMultipart(key, { contentType, fileId }) {
+      try {
+        const created = await client.send(
+          new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: contentType, Metadata: { 'file-id': fileId } }),
+        )
+        if (!created.UploadId) throw new Error('CreateMultipartUpload answered without an UploadId')
+        return created.UploadId
+      } catch (error) {
+        return unavailable(error)
+      }
+    },
+
+    presignPart({ key, uploadId, partNumber, size, sha256Base64 }, expiresInSeconds) {
+      const command = new UploadPartCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId: uploadId,
+        PartNumber: partNumber,
+        ContentLength: size,
+        ...(sha256Base64 ? { ChecksumSHA256: sha256Base64 } : {}),
+      })
+      // The presigner leaves Content-Length unsigned and hoists checksums into the query, where S3 ignores them:
+      // signed as headers, a body of another length or digest fails the signature or the checksum.
+      return getSignedUrl(client, command, {
+        expiresIn: expiresInSeconds,
+        signableHeaders: new Set(['content-length']),
+        unhoistableHeaders: new Set(sha256Base64 ? ['x-amz-checksum-sha256'] : []),
+      })
+    },
+
+    async listParts(key, uploadId) {
+      const parts: StoredPart[] = []
+      let marker: string | undefined
+      try {
+        do {
+          const page = await client.send(
+            new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId, ...(marker ? { PartNumberMarker: marker } : {}) }),
+          )
+          for (const p of page.Parts ?? []) {
+            parts.push({ partNumber: p.PartNumber!, size: p.Size ?? 0, etag: p.ETag ?? '' })
+          }
+          marker = page.IsTruncated ? page.NextPartNumberMarker : undefined
+        } while (marker)
+      } catch (error) {
+        if (isNoSuchUpload(error)) return undefined
+        return unavailable(error)
+      }
+      return parts
+    },
+
+    async completeMultipart(key, uploadId, parts, objectSize) {
+      try {
+        const done = await client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: bucket,
+            Key: key,
+            UploadId: uploadId,
+            // Storage checks the assembled size too (x-amz-mp-object-size).
+            MpuObjectSize: objectSize,
+            MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+          }),
+        )
+        return done.VersionId ? { versionId: done.VersionId } : {}
+      } catch (error) {
+        if (isNoSuchUpload(error)) return undefined
+        return unavailable(error)
+      }
+    },
+
+    async abortMultipart(key, uploadId) {
+      try {
+        await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
+      } catch (error) {
+        if (isNoSuchUpload(error)) return
+        unavailable(error)
+      }
+    },
+
+    async *listMultipartUploads() {
+      let keyMarker: string | undefined
+      let uploadIdMarker: string | undefined
+      do {
+        let page
+        try {
+          page = await client.send(
+            new ListMultipartUploadsCommand({
+              Bucket: bucket,
+              ...(keyMarker ? { KeyMarker: keyMarker } : {}),
+              ...(uploadIdMarker ? { UploadIdMarker: uploadIdMarker } : {}),
+            }),
+          )
+        } catch (error) {
+          return unavailable(error)
+        }
+        yield (page.Uploads ?? []).map((u) => ({ key: u.Key!, uploadId: u.UploadId!, initiated: u.Initiated ?? new Date(0) }))
+        keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined
+        uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined
+      } while (keyMarker)
     },
 
     async ping() {

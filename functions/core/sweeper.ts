@@ -1,10 +1,13 @@
 import { purgeDeletedFiles } from './delete-file.js'
+import { mapConcurrent } from './concurrency.js'
 import type { Deps } from './deps.js'
-import { expireAbandoned, lockStuck, touch } from './files.repository.js'
+import { expireAbandoned, findByObjectKeys, lockStuck, touch } from './files.repository.js'
 import { enqueueFileUploaded, purgePublished, relayOutbox } from './outbox.js'
 
 export interface SweepResult {
   expired: number
+  /** Multipart uploads aborted: those of expired files, and strays no live file is assembled from. */
+  aborted: number
   republished: number
   published: number
   purged: number
@@ -15,15 +18,41 @@ export interface SweepResult {
 const SWEEP_LIMIT = 500
 
 /**
+ * Aborts multipart uploads in the bucket that no PENDING file is being assembled from: presign starts an upload
+ * before its row commits, so one whose row never committed, or whose file moved on without aborting it, is found
+ * here. Uploads younger than the grace are left alone, as their row may not have committed yet.
+ */
+async function abortStrayUploads(deps: Deps, limit: number): Promise<number> {
+  const { db, storage, config } = deps
+  const startedBefore = Date.now() - config.expiryGraceSeconds * 1000
+  let aborted = 0
+  for await (const page of storage.listMultipartUploads()) {
+    const old = page.filter((u) => u.initiated.getTime() < startedBefore)
+    const files = await findByObjectKeys(db, [...new Set(old.map((u) => u.key))])
+    const live = new Set(files.filter((f) => f.status === 'PENDING' && f.multipart).map((f) => f.multipart!.uploadId))
+    const strays = old.filter((u) => !live.has(u.uploadId)).slice(0, limit - aborted)
+    await mapConcurrent(strays, 8, (u) => storage.abortMultipart(u.key, u.uploadId))
+    for (const u of strays) deps.logger.warn('aborted a stray multipart upload', { key: u.key })
+    aborted += strays.length
+    if (aborted >= limit) break
+  }
+  return aborted
+}
+
+/**
  * Housekeeping that keeps the guarantees when messages or clients go missing: never-confirmed
- * uploads past their expiry become EXPIRED (and their objects, if any, are deleted); files idle in
- * UPLOADED or SYNCING get a fresh outbox row; deleted files left unpurged are purged; the outbox is drained and old published rows purged.
+ * uploads past their expiry become EXPIRED (their objects, if any, are deleted and their multipart
+ * uploads aborted); stray multipart uploads are aborted; files idle in UPLOADED or SYNCING get a
+ * fresh outbox row; deleted files left unpurged are purged; the outbox is drained and old published rows purged.
  */
 export async function sweepFiles(deps: Deps): Promise<SweepResult> {
   const { db, config, storage, logger } = deps
 
   const expired = await expireAbandoned(db, config.expiryGraceSeconds, SWEEP_LIMIT)
   if (expired.length) await storage.deleteMany(expired.map((f) => f.objectKey))
+  const expiredUploads = expired.filter((f) => f.multipart)
+  await mapConcurrent(expiredUploads, 8, (f) => storage.abortMultipart(f.objectKey, f.multipart!.uploadId))
+  const aborted = expiredUploads.length + (await abortStrayUploads(deps, SWEEP_LIMIT))
 
   const republished = await db.transaction().execute(async (trx) => {
     const ids = await lockStuck(trx, config.stuckAfterSeconds, SWEEP_LIMIT)
@@ -37,5 +66,5 @@ export async function sweepFiles(deps: Deps): Promise<SweepResult> {
 
   const relay = await relayOutbox(db, deps.queue)
   const purged = await purgePublished(db, config.outboxRetentionHours)
-  return { expired: expired.length, republished: republished.length, published: relay.published, purged, erased }
+  return { expired: expired.length, aborted, republished: republished.length, published: relay.published, purged, erased }
 }

@@ -29,15 +29,19 @@ type FunctionId =
  */
 const ACCESS = {
   PresignUpload: { bucket: ['put'], cache: ['connect'] },
-  ConfirmUploads: { bucket: ['read'], queues: { files: ['send'] } },
+  // CompleteMultipartUpload is authorised by s3:PutObject; the parts are listed first.
+  ConfirmUploads: { bucket: ['read', 'put', 'parts'], queues: { files: ['send'] } },
   ListFiles: {},
   GetFile: { bucket: ['read'], cache: ['connect'] },
   DeleteFile: { bucket: ['erase'], cache: ['connect'] },
+  // UploadPart URLs are signed with this role, and UploadPart is authorised by s3:PutObject.
+  SignParts: { bucket: ['put'] },
+  ListParts: { bucket: ['parts'] },
   Health: { bucket: ['probe'], queues: { files: ['probe'] }, cache: ['connect'] },
   HashFile: { bucket: ['read', 'tag'], cache: ['connect'] },
   ApplyScanResult: { bucket: ['tag'] },
   RelayOutbox: { queues: { files: ['send'] } },
-  SweepFiles: { bucket: ['delete', 'erase'], queues: { files: ['send'] }, cache: ['connect'] },
+  SweepFiles: { bucket: ['delete', 'erase', 'abort'], queues: { files: ['send'] }, cache: ['connect'] },
 } as const satisfies Record<FunctionId, FunctionAccess>
 
 export interface JwtSettings {

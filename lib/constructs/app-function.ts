@@ -34,7 +34,7 @@ export const BUNDLE = {
   sourcesContent: false,
 } as const
 
-export type BucketAccess = 'read' | 'put' | 'delete' | 'erase' | 'probe' | 'tag'
+export type BucketAccess = 'read' | 'put' | 'delete' | 'erase' | 'probe' | 'parts' | 'abort' | 'tag'
 export type QueueAccess = 'send' | 'probe'
 export type CacheAccess = 'connect'
 
@@ -170,7 +170,9 @@ export class AppFunction extends NodejsFunction {
    * `bucket.grantRead()` and friends: `read` (GetObject, which HeadObject also needs; GetObjectVersion, since
    * reads of a confirmed file name the version confirm recorded; and ListBucket so that a missing key answers
    * 404 rather than 403), `put` (the presigned POST is signed with this role), `delete`,
-   * `erase` (every version and unfinished multipart upload of a key), `probe` (HeadBucket for health checks).
+   * `erase` (every version and unfinished multipart upload of a key), `probe` (HeadBucket for health checks),
+   * `parts` (ListParts of a multipart upload), `abort` (AbortMultipartUpload, and ListBucketMultipartUploads to
+   * find the strays).
    */
   bindBucket(bucket: s3.IBucket, ...access: BucketAccess[]): this {
     this.addEnvironment('FILES_BUCKET_NAME', bucket.bucketName)
@@ -198,10 +200,15 @@ export class AppFunction extends NodejsFunction {
           resources: [objects],
         }),
       ],
+      parts: [new iam.PolicyStatement({ actions: ['s3:ListMultipartUploadParts'], resources: [objects] })],
+      abort: [
+        new iam.PolicyStatement({ actions: ['s3:AbortMultipartUpload'], resources: [objects] }),
+        new iam.PolicyStatement({ actions: ['s3:ListBucketMultipartUploads'], resources: [bucket.bucketArn] }),
+      ],
     }
     const levels = new Set(access)
     for (const level of levels) for (const statement of statements[level]) this.addToRolePolicy(statement)
-    if (levels.has('read') || levels.has('put') || levels.has('delete') || levels.has('erase') || levels.has('tag')) {
+    if (['read', 'put', 'delete', 'erase', 'parts', 'abort', 'tag'].some((level) => levels.has(level as BucketAccess))) {
       Validations.of(this).acknowledge({
         id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>/*]`,
         reason: 'Object keys are generated per upload, so object actions are granted on all keys of this one bucket.',

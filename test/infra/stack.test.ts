@@ -149,7 +149,7 @@ describe('the functions', () => {
 
 describe('least privilege', () => {
   const actionsOf = (id: string) => new Set(functions[id]?.statements.map((s) => s.action))
-  const bucketWriters = ['PresignUpload']
+  const bucketWriters = ['PresignUpload', 'ConfirmUploads', 'SignParts']
   const bucketReaders = ['ConfirmUploads', 'GetFile', 'HashFile']
   const bucketDeleters = ['DeleteFile', 'SweepFiles']
   const queueSenders = ['ConfirmUploads', 'RelayOutbox', 'SweepFiles']

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../../functions/core/config.js'
 import { createDeps, deps } from '../../functions/core/deps.js'
 import { presignUpload } from '../../functions/core/presign.js'
-import { postToStorage, usePipeline } from '../fixtures/pipeline.js'
+import { mustBePost, postToStorage, usePipeline } from '../fixtures/pipeline.js'
 
 const pipeline = usePipeline({ pollers: 0, schedules: { RelayOutbox: 0, SweepFiles: 0 } })
 const api = pipeline.client('alice')
@@ -45,7 +45,7 @@ describe('storage enforces the presigned policy', () => {
   it('refuses an upload after the policy expired', async () => {
     const shortLived = createDeps(loadConfig({ ...process.env, UPLOAD_URL_TTL_SECONDS: '1' }))
     try {
-      const post = await presignUpload(shortLived, 'alice', { filename: 'late.csv', external_id: 'e', file_size: 3 })
+      const post = mustBePost(await presignUpload(shortLived, 'alice', { filename: 'late.csv', external_id: 'e', file_size: 3 }))
       await new Promise((r) => setTimeout(r, 2_100))
       const result = await postToStorage(post, Buffer.from('a,b'))
       expect(result.status).toBe(403)

@@ -4,7 +4,7 @@ import { findFile } from '../../functions/core/files.repository.js'
 import { relayOutbox } from '../../functions/core/outbox.js'
 import { sweepFiles } from '../../functions/core/sweeper.js'
 import { presignUpload } from '../../functions/core/presign.js'
-import { postToStorage, startRuntime } from '../fixtures/pipeline.js'
+import { mustBePost, postToStorage, startRuntime } from '../fixtures/pipeline.js'
 import { syncedTransitionAnomalies } from './support/audit.js'
 import { sized } from './support/env.js'
 import { commitConfirmed, lostFiles, purgeQueue, scenarioDeps, scenarioQueue, seedUploads, sleep, waitFor, useSharedDeps } from './support/harness.js'
@@ -27,7 +27,7 @@ describe('the sweeper', () => {
     const abandoned = await Promise.all(
       Array.from({ length: abandonedCount }, async (_, i) => {
         const bytes = randomBytes(300)
-        const post = await presignUpload(deps, 'reliability', { filename: `a-${i}.bin`, external_id: 'sweeper', content_type: 'application/octet-stream', file_size: bytes.length })
+        const post = mustBePost(await presignUpload(deps, 'reliability', { filename: `a-${i}.bin`, external_id: 'sweeper', content_type: 'application/octet-stream', file_size: bytes.length }))
         // Half of the clients uploaded and never confirmed; the others never uploaded at all.
         if (i % 2 === 0) expect((await postToStorage(post, bytes)).status).toBe(204)
         return { id: post.file_id, uploaded: i % 2 === 0 }

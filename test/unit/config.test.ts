@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { S3_MAX_OBJECT_SIZE } from '../../functions/core/aws-limits.js'
 import { ConfigError, loadConfig } from '../../functions/core/config.js'
 
 const env = {
@@ -32,7 +33,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...env, CACHE_MAX_BYTES: String(5 * 1024 * 1024) })).toThrow(/CACHE_MAX_BYTES/)
   })
 
-  it('refuses a maximum file size above the S3 POST limit', () => {
-    expect(() => loadConfig({ ...env, MAX_FILE_SIZE: String(6 * 1024 ** 3) })).toThrow(/MAX_FILE_SIZE/)
+  it("defaults the maximum file size to S3's object maximum and refuses one above it", () => {
+    expect(loadConfig(env).maxFileSize).toBe(10_000 * 5 * 1024 ** 3)
+    expect(loadConfig({ ...env, MAX_FILE_SIZE: String(6 * 1024 ** 3) }).maxFileSize).toBe(6 * 1024 ** 3)
+    expect(() => loadConfig({ ...env, MAX_FILE_SIZE: String(S3_MAX_OBJECT_SIZE + 1) })).toThrow(/MAX_FILE_SIZE/)
+  })
+
+  it('keeps the multipart threshold within a POST and the part size within S3 part limits', () => {
+    expect(() => loadConfig({ ...env, MULTIPART_THRESHOLD: String(5 * 1024 ** 3 + 1) })).toThrow(/MULTIPART_THRESHOLD/)
+    expect(() => loadConfig({ ...env, MULTIPART_PART_SIZE: String(5 * 1024 ** 2 - 1) })).toThrow(/MULTIPART_PART_SIZE/)
+    expect(() => loadConfig({ ...env, MULTIPART_PART_SIZE: String(5 * 1024 ** 3 + 1) })).toThrow(/MULTIPART_PART_SIZE/)
   })
 })

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
 import type { LocalRuntime } from '../../../bin/local/runtime.js'
 import { contentKey } from '../../../functions/core/cache.js'
+import { S3_MAX_OBJECT_SIZE } from '../../../functions/core/aws-limits.js'
 import { loadConfig } from '../../../functions/core/config.js'
 import { createDeps, deps } from '../../../functions/core/deps.js'
 import { MAX_BODY_BYTES } from '../../../functions/core/middleware/http.js'
@@ -10,7 +11,7 @@ import { objectKeyFor } from '../../../functions/core/rules.js'
 import { MAX_CONFIRM_BATCH } from '../../../functions/core/schemas.js'
 import { confirmUploads } from '../../../functions/core/confirm.js'
 import { presignUpload } from '../../../functions/core/presign.js'
-import { ApiClient, postToStorage, resetState, sha256, startRuntime, tokenFor, type PresignBody } from '../../fixtures/pipeline.js'
+import { ApiClient, mustBePost, postToStorage, resetState, sha256, startRuntime, tokenFor, type PresignBody } from '../../fixtures/pipeline.js'
 import { forgeToken, headObject, rawRequest, stateFingerprint, unsignedToken } from '../../fixtures/security.js'
 
 let runtime: LocalRuntime
@@ -223,7 +224,7 @@ describe('input at the edge', () => {
     ['SVG, which a browser executes', { filename: 'a.svg', external_id: 'e', content_type: 'image/svg+xml' }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
     ['a Content-Type with parameters', { filename: 'a.csv', external_id: 'e', content_type: 'text/csv; charset=utf-8' }, 400, 'VALIDATION_FAILED'],
     ['a Content-Type with a newline', { filename: 'a.csv', external_id: 'e', content_type: 'text/csv\r\nx: y' }, 400, 'VALIDATION_FAILED'],
-    ['a declared size above the maximum', { filename: 'a.csv', external_id: 'e', file_size: 5 * 1024 ** 3 + 1 }, 413, 'PAYLOAD_TOO_LARGE'],
+    ['a declared size above the maximum', { filename: 'a.csv', external_id: 'e', file_size: S3_MAX_OBJECT_SIZE + 1 }, 413, 'PAYLOAD_TOO_LARGE'],
     ['a zero size', { filename: 'a.csv', external_id: 'e', file_size: 0 }, 400, 'VALIDATION_FAILED'],
     ['a negative size', { filename: 'a.csv', external_id: 'e', file_size: -1 }, 400, 'VALIDATION_FAILED'],
     ['a fractional size', { filename: 'a.csv', external_id: 'e', file_size: 1.5 }, 400, 'VALIDATION_FAILED'],
@@ -342,7 +343,7 @@ describe('storage enforces the presigned policy', () => {
   it('refuses an upload after the presigned POST expired, and the confirm finds nothing', async () => {
     const shortLived = createDeps(loadConfig({ ...process.env, UPLOAD_URL_TTL_SECONDS: '1', DATABASE_POOL_MAX: '1' }))
     try {
-      const post = await presignUpload(shortLived, 'alice', { filename: 'late.csv', external_id: 'e', file_size: 4 })
+      const post = mustBePost(await presignUpload(shortLived, 'alice', { filename: 'late.csv', external_id: 'e', file_size: 4 }))
       const policy = JSON.parse(Buffer.from(post.form_fields.Policy!, 'base64').toString('utf8'))
       // The policy's expiration has one-second resolution: wait until it is certainly past.
       await sleep(Date.parse(policy.expiration) - Date.now() + 1_100)

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { loadConfig } from '../../../functions/core/config.js'
 import { objectKeyFor, uploadPolicy } from '../../../functions/core/rules.js'
@@ -21,9 +22,9 @@ const signedAt = new Date('2026-11-29T12:00:00.000Z')
 
 type Condition = Record<string, string> | [string, string | number, string | number]
 
-async function presign(declaredSize: number | undefined) {
+async function presign(declaredSize: number | undefined, sha256?: string) {
   const store = createObjectStore(createS3Client(config), config.bucketName)
-  const policy = uploadPolicy({ key, fileId, contentType: 'text/csv', declaredSize, maxFileSize: config.maxFileSize })
+  const policy = uploadPolicy({ key, fileId, contentType: 'text/csv', declaredSize, maxFileSize: config.maxFileSize, sha256 })
   const post = await store.presignPost(policy, config.uploadUrlTtlSeconds)
   const decoded = JSON.parse(Buffer.from(post.fields.Policy!, 'base64').toString('utf8')) as { expiration: string; conditions: Condition[] }
   return { post, ...decoded }
@@ -101,5 +102,21 @@ describe('the signed presigned-POST policy', () => {
     const { post } = await presign(10)
     expect(post.fields).toMatchObject({ key, bucket: 'files-bucket', 'Content-Type': 'text/csv', 'x-amz-meta-file-id': fileId })
     expect(post.url).toBe('http://127.0.0.1:4566/files-bucket')
+  })
+
+  it('binds a declared SHA-256 as the base64 checksum storage verifies, with its algorithm, and hands both over', async () => {
+    const hex = createHash('sha256').update('a,b').digest('hex')
+    const base64 = createHash('sha256').update('a,b').digest('base64')
+    const { conditions, post } = await presign(3, hex)
+    expect(conditions).toEqual(
+      expect.arrayContaining([
+        ['eq', '$x-amz-checksum-algorithm', 'SHA256'],
+        ['eq', '$x-amz-checksum-sha256', base64],
+      ]),
+    )
+    expect(post.fields).toMatchObject({ 'x-amz-checksum-algorithm': 'SHA256', 'x-amz-checksum-sha256': base64 })
+    const handed = Object.keys(post.fields).filter((f) => f !== 'Policy' && f !== 'X-Amz-Signature')
+    expect([...boundFields(conditions)].sort()).toEqual(handed.map((f) => f.toLowerCase()).sort())
+    expect(Object.keys((await presign(3)).post.fields).filter((f) => f.startsWith('x-amz-checksum'))).toEqual([])
   })
 })
