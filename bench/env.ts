@@ -1,17 +1,12 @@
-import { applyLocalEnvironment } from '../bin/local/environment.js'
+import { applyIsolatedEnvironment } from '../test/fixtures/env.js'
 
 /**
- * The benchmark environment: the local defaults with a database, Redis index, bucket and queues of
- * its own, so a benchmark never disturbs the tests (Redis 13 browser, 14 reliability, 15 integration)
- * or `npm start` (Redis 0).
+ * The benchmark environment: a database, Redis index (12), bucket and queues of its own
+ * (test/fixtures/env.ts), so a benchmark never disturbs the tests or `npm start`.
  * The presign rate limit stays on (its Redis round trip is part of the cost) but cannot trip; logging
  * stays at the shipped level (INFO).
  */
-export const BENCH_OVERRIDES = {
-  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/upload_pipeline_bench',
-  REDIS_URL: 'redis://127.0.0.1:6379/12',
-  FILES_BUCKET_NAME: 'upload-pipeline-bench-files',
-  QUEUE_NAME_PREFIX: 'upload-pipeline-bench',
+export const BENCH_SETTINGS = {
   PRESIGN_RATE_LIMIT: '1000000000',
 } as const
 
@@ -19,5 +14,5 @@ export const BENCH_OVERRIDES = {
 export const RELAY_QUEUE_NAME = 'upload-pipeline-bench-relay'
 
 export function applyBenchEnvironment(env: NodeJS.ProcessEnv = process.env): void {
-  applyLocalEnvironment(env, { ...BENCH_OVERRIDES })
+  applyIsolatedEnvironment({ name: 'bench', redisDb: 12 }, BENCH_SETTINGS, env)
 }

@@ -45,7 +45,7 @@ export interface HashingOptions {
 const keyFor = (sizeMiB: number) => `bench/large/${sizeMiB}MiB-${CONTENT_VERSION}`
 
 /** Uploads the object by multipart, one 16 MiB part in memory at a time, unless it is already there. */
-async function ensureObject(s3: S3Client, bucket: string, sizeMiB: number, block: Buffer): Promise<string> {
+export async function ensureObject(s3: S3Client, bucket: string, sizeMiB: number, block: Buffer): Promise<string> {
   const key = keyFor(sizeMiB)
   const size = sizeMiB * MiB
   try {

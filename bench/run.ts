@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=hashing,scanning,e2e,api,relay,cold]`: measures the pipeline against
+ * `npm run bench [-- --quick] [-- --only=hashing,hash-stage,scanning,e2e,api,relay,cold]`: measures the pipeline against
  * its limits, each figure beside a baseline measured in the same run, prints the figures and
  * rewrites docs/BENCHMARKS.md. Runs against the bench database, Redis DB and LocalStack resources
  * (bench/env.ts), never those of the tests or `npm start`. With --only, the report goes to
@@ -24,26 +24,21 @@ const log = (line: string) => console.log(`bench: ${line}`)
 
 // Imported after the environment is complete: the product reads it on first use.
 const { provision } = await import('../localstack/provision.js')
-const { ensureDatabase } = await import('../bin/local/database.js')
-const { createDb, migrateToLatest } = await import('../functions/core/db.js')
+const { bootstrapDatabase } = await import('../bin/local/database.js')
+const { createDb } = await import('../functions/core/db.js')
 const { createS3Client } = await import('../functions/core/storage.js')
 const { loadConfig } = await import('../functions/core/config.js')
 
 const started = Date.now()
 const loadAtStart = loadavg()[0]!
 await mkdir(join(root, '.bench'), { recursive: true })
-await ensureDatabase(process.env.DATABASE_URL!, { fresh: true })
+await bootstrapDatabase(process.env.DATABASE_URL!, { fresh: true })
 {
   // The bench's own Redis index: cached content of the previous run's (dropped) database goes too.
   const { Redis } = await import('ioredis')
   const redis = new Redis(process.env.REDIS_URL!)
   await redis.flushdb()
   redis.disconnect()
-}
-{
-  const db = createDb({ databaseUrl: process.env.DATABASE_URL!, databasePoolMax: 1 })
-  await migrateToLatest(db)
-  await db.destroy()
 }
 // Queues of this run only, deleted at the end: a stopped runtime's long polls stay open on the SQS
 // side for up to 20 s and would swallow the next run's first messages for the visibility timeout.
@@ -71,6 +66,16 @@ async function section(name: string, fn: () => Promise<Section & { ok: boolean }
 await section('hashing', async () => {
   const { benchHashing } = await import('./hashing.js')
   return benchHashing({ root, s3, bucket: config.bucketName, sizesMiB: quick ? [64] : [64, 256, 1024], reps: 3, log })
+})
+
+await section('hash-stage', async () => {
+  const { benchHashStage } = await import('./hash-stage.js')
+  const db = createDb(config)
+  try {
+    return await benchHashStage({ config, s3, db, sizeMiB: quick ? 256 : 2048, capMiBps: 64, ranges: 4, log })
+  } finally {
+    await db.destroy()
+  }
 })
 
 await section('scanning', async () => {

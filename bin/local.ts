@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { SQSClient } from '@aws-sdk/client-sqs'
 import { DEFAULT_CORS_ALLOWED_ORIGINS, provision } from '../localstack/provision.js'
 import { authOptionsFromEnv, createVerifier } from './local/auth.js'
-import { ensureDatabase } from './local/database.js'
+import { bootstrapDatabase } from './local/database.js'
 import { applyLocalEnvironment } from './local/environment.js'
 import { startLocalRuntime } from './local/runtime.js'
 import { webFallback } from './local/web.js'
@@ -23,12 +23,9 @@ env.CORS_ALLOWED_ORIGINS ??= [
 
 const resources = await provision({ env })
 env.FILES_QUEUE_URL = resources.queueUrl
-await ensureDatabase(env.DATABASE_URL!)
-
+const applied = await bootstrapDatabase(env.DATABASE_URL!)
 // Imported after the environment is complete: deps() reads it on first use.
-const { migrateToLatest } = await import('../functions/core/db.js')
 const { deps } = await import('../functions/core/deps.js')
-const applied = await migrateToLatest(deps().db)
 
 const runtime = await startLocalRuntime({
   root,

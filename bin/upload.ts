@@ -81,6 +81,7 @@ interface Uploaded {
   path: string
   fileId: string
   sha256: string
+  size: number
 }
 
 async function upload(api: ApiClient, path: string, options: Options): Promise<Uploaded> {
@@ -110,14 +111,19 @@ async function upload(api: ApiClient, path: string, options: Options): Promise<U
   bar.update(info.size, true)
 
   await api.confirm(post.file_id, info.size)
-  return { path, fileId: post.file_id, sha256: stored.sha256 }
+  return { path, fileId: post.file_id, sha256: stored.sha256, size: info.size }
 }
 
-async function waitUntilSettled(api: ApiClient, fileId: string, timeoutMs: number): Promise<FileView> {
+async function waitUntilSettled(api: ApiClient, uploaded: Uploaded, options: Options): Promise<FileView> {
+  const { fileId } = uploaded
+  const { timeoutMs } = options
   const deadline = Date.now() + timeoutMs
+  // The pipeline's hashing progress (hashed_bytes while SYNCING): a large file takes a while, across invocations.
+  const hashing = new ProgressBar(process.stderr, `${uploaded.path} (hashing)`, uploaded.size, !options.quiet, 'hashed')
   let delay = 100
   for (;;) {
     const file = await api.getFile(fileId)
+    if (file.hashed_bytes !== undefined && file.hashed_bytes > 0) hashing.update(file.hashed_bytes)
     if (file.status === 'SYNCED' || file.status === 'FAILED' || file.status === 'EXPIRED') return file
     if (Date.now() + delay > deadline) {
       throw new CliError(EXIT.SERVICE, `file ${fileId} is still ${file.status} after ${timeoutMs / 1000} s`)
@@ -129,7 +135,7 @@ async function waitUntilSettled(api: ApiClient, fileId: string, timeoutMs: numbe
 
 /** Verifies one uploaded file: its stdout line on success, or the exit code it earns. */
 async function verify(api: ApiClient, uploaded: Uploaded, options: Options): Promise<{ line: string } | { exitCode: ExitCode }> {
-  const file = await waitUntilSettled(api, uploaded.fileId, options.timeoutMs)
+  const file = await waitUntilSettled(api, uploaded, options)
   if (file.status !== 'SYNCED') {
     const why = file.error ? `${file.error.message} (${file.error.code})` : file.status
     process.stderr.write(`upload: ${uploaded.path}: ${file.status}: ${why} [file ${file.id}]\n`)

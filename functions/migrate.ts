@@ -1,7 +1,8 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
 import middy from '@middy/core'
-import { isDatabaseUnavailable, migrateToLatest } from './core/db.js'
+import { migrateToLatest } from './core/db.js'
 import { deps, logger } from './core/deps.js'
+import { DependencyUnavailableError } from './core/errors.js'
 
 const CONNECT_PATIENCE_MS = 60_000
 
@@ -20,7 +21,7 @@ export const handler = middy()
         logger.info('migrations applied', { applied })
         return { applied }
       } catch (error) {
-        if (!isDatabaseUnavailable(error) || Date.now() > deadline) throw error
+        if (!(error instanceof DependencyUnavailableError) || Date.now() > deadline) throw error
         logger.warn('database not reachable yet; retrying', { attempt, error: String(error) })
         await new Promise((resolve) => setTimeout(resolve, Math.min(1_000 * attempt, 5_000)))
       }

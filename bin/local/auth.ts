@@ -21,7 +21,7 @@ export function authOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): AuthOp
 
 export type Verifier = (authorization: string | undefined) => Promise<JWTPayload | undefined>
 
-/** Returns the verified claims of a `Bearer` token, or undefined for any missing or bad token. */
+/** Returns the verified claims of a `Bearer` token, or undefined for any missing or bad token (a `sub` that is not a string included). */
 export function createVerifier(options: AuthOptions): Verifier {
   const key: Uint8Array | JWTVerifyGetKey = options.jwksUrl
     ? createRemoteJWKSet(new URL(options.jwksUrl))
@@ -36,7 +36,9 @@ export function createVerifier(options: AuthOptions): Verifier {
         algorithms: options.jwksUrl ? ['RS256', 'ES256'] : ['HS256'],
         requiredClaims: ['sub', 'exp'],
       })
-      return payload
+      // jose checks that `sub` is present, not that it is a string; an array or object would otherwise reach the
+      // handler as its JSON text and share an owner with the token whose `sub` is that text.
+      return typeof payload.sub === 'string' ? payload : undefined
     } catch {
       return undefined
     }

@@ -3,6 +3,16 @@ import { randomUUID } from 'node:crypto'
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, Context, SQSRecord } from 'aws-lambda'
 import type { JWTPayload } from 'jose'
 
+/**
+ * The request target split at its first `?`, as API Gateway sees it. Not `new URL()`: it throws on targets such
+ * as `//%zz`, `//[::1` or `http://host:99999/` and reads `//host/path` as a host. Any target that is not a known
+ * path simply matches no route.
+ */
+export function splitTarget(target: string): { pathname: string; query: string } {
+  const q = target.indexOf('?')
+  return q === -1 ? { pathname: target, query: '' } : { pathname: target.slice(0, q), query: target.slice(q + 1) }
+}
+
 /** An API Gateway HTTP API (payload format 2.0) event, as the real integration sends it. */
 export function httpApiEvent(input: {
   method: string

@@ -8,7 +8,7 @@ import type { APIGatewayProxyStructuredResultV2, Context, SQSBatchResponse, SQSE
 import { queueConsumers, routes, scheduledTasks, type QueueName, type Route } from '../../lib/routes.js'
 import { type FunctionSettings, functionSettings, localScheduleIntervalMs, queues as queueTable } from '../../lib/settings.js'
 import type { Verifier } from './auth.js'
-import { httpApiEvent, lambdaContext, sqsRecord } from './events.js'
+import { httpApiEvent, lambdaContext, splitTarget, sqsRecord } from './events.js'
 
 type Handler<E = unknown, R = unknown> = (event: E, context: Context) => Promise<R>
 
@@ -92,6 +92,8 @@ export const compiledRoutes: CompiledRoute[] = [...routes]
 export function matchRoute(method: string, path: string): { route: Route; params: Record<string, string> } | 'method' | undefined {
   let pathMatched = false
   for (const c of compiledRoutes) {
+    // A static path is a resource of its own: GET /files/presigned-upload is a 405, not GetFile's 400.
+    if (pathMatched && c.params.length > 0 && compiledRoutes.some((s) => s.params.length === 0 && s.pattern.test(path))) break
     const m = c.pattern.exec(path)
     if (!m) continue
     pathMatched = true
@@ -102,6 +104,13 @@ export function matchRoute(method: string, path: string): { route: Route; params
   return pathMatched ? 'method' : undefined
 }
 
+/** The methods of `path`'s own resource, for a 405's `Allow` (RFC 9110, section 15.5.6). */
+export function allowedMethods(path: string): string[] {
+  const matching = compiledRoutes.filter((c) => c.pattern.test(path))
+  const own = matching.some((c) => c.params.length === 0) ? matching.filter((c) => c.params.length === 0) : matching
+  return [...new Set(own.map((c) => c.route.method))]
+}
+
 // A malformed escape such as `%zz` stays as sent, so the route's schema refuses it with a 400 rather than the decoder throwing.
 function decodePathSegment(raw: string): string {
   try {
@@ -109,15 +118,6 @@ function decodePathSegment(raw: string): string {
   } catch {
     return raw
   }
-}
-
-/**
- * The request target split as API Gateway sees it. Not `new URL()`: it throws on targets such as
- * `//%zz` (outside any handler, so the process would die) and reads `//host/path` as a host.
- */
-function splitTarget(target: string): { pathname: string; query: string } {
-  const q = target.indexOf('?')
-  return q === -1 ? { pathname: target, query: '' } : { pathname: target.slice(0, q), query: target.slice(q + 1) }
 }
 
 const errorBody = (code: string, message: string) => JSON.stringify({ error: { code, message } })
@@ -162,7 +162,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       if (match === undefined || match === 'method') {
         if (options.fallback && (await options.fallback(req, res))) return
         return match === 'method'
-          ? send(res, 405, errorBody('METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`))
+          ? send(res, 405, errorBody('METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`), {
+              allow: allowedMethods(url.pathname).join(', '),
+            })
           : send(res, 404, errorBody('ROUTE_NOT_FOUND', `No route for ${method} ${url.pathname}`))
       }
       const { route, params } = match

@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { routes } from '../../lib/routes.js'
+import { deps } from '../../functions/core/deps.js'
 import { openApiDocument } from '../../functions/core/openapi.js'
+import { splitTarget } from './events.js'
 
 export interface WebOptions {
   /** Repository root; the page is served from `web/` below it. */
@@ -39,11 +41,17 @@ export function webFallback(options: WebOptions): (req: IncomingMessage, res: Se
 
   return async (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false
-    const { pathname } = new URL(req.url ?? '/', 'http://local')
+    // The router's own reading of the target: `new URL()` would throw (a 500) on `//%zz` or `http://h:99999/`.
+    const { pathname } = splitTarget(req.url ?? '/')
 
     if (pathname === '/openapi.json') {
       const host = req.headers.host
-      const body = JSON.stringify(openApiDocument(routes, host ? { serverUrl: `http://${host}` } : {}), null, 2)
+      const { maxFileSize, allowedContentTypes } = deps().config
+      const body = JSON.stringify(
+        openApiDocument(routes, { ...(host && { serverUrl: `http://${host}` }), limits: { maxFileSize, allowedContentTypes } }),
+        null,
+        2,
+      )
       res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-cache' })
       res.end(req.method === 'HEAD' ? undefined : body)
       return true

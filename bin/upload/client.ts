@@ -7,6 +7,8 @@ export interface FileView {
   sha256: string | null
   file_size: number | null
   error: { code: string; message: string } | null
+  /** While SYNCING: bytes the pipeline has hashed so far. */
+  hashed_bytes?: number
 }
 
 export interface PresignAnswer {

@@ -24,6 +24,8 @@ export class ProgressBar {
     private readonly label: string,
     private readonly total: number,
     private readonly enabled: boolean,
+    /** What the bar counts, for the lines written to a pipe. */
+    private readonly verb = 'uploaded',
   ) {}
 
   update(done: number, force = false): void {
@@ -49,7 +51,7 @@ export class ProgressBar {
     const quarter = Math.floor(percent / 25)
     if (quarter > this.lastQuarter) {
       this.lastQuarter = quarter
-      this.out.write(`${this.label}: uploaded ${quarter * 25}% of ${formatBytes(this.total)}\n`)
+      this.out.write(`${this.label}: ${this.verb} ${quarter * 25}% of ${formatBytes(this.total)}\n`)
     }
   }
 }

@@ -17,8 +17,11 @@ export interface ContentCache {
    * is unreachable, so the caller can retry.
    */
   evict(fileId: string): Promise<void>
-  /** Counts one hit against a fixed window; returns the seconds to wait when over the limit. */
-  rateLimit(key: string, limit: number, windowSeconds: number): Promise<{ allowed: boolean; retryAfterSeconds: number }>
+  /**
+   * Charges `cost` (default 1) against a sliding window; a refused charge is refunded, and the
+   * answer says how many seconds to wait until `cost` more would fit.
+   */
+  rateLimit(key: string, limit: number, windowSeconds: number, cost?: number): Promise<{ allowed: boolean; retryAfterSeconds: number }>
   ping(): Promise<void>
 }
 
@@ -123,22 +126,27 @@ export function createContentCache(redis: RedisClient, config: Config, logger: L
       }
     },
 
-    async rateLimit(key, limit, windowSeconds) {
+    async rateLimit(key, limit, windowSeconds, cost = 1) {
       if (bypassed()) return { allowed: true, retryAfterSeconds: 0 }
       const position = Date.now() / 1000 / windowSeconds
       const window = Math.floor(position)
-      const current = `rate:${key}:${window}`
+      // The hash tag keeps both windows in one slot: a MULTI across slots fails on a cluster
+      // (ElastiCache Serverless), and a failing limiter lets everything through.
+      const current = `rate:{${key}}:${window}`
       try {
         await ready()
         const results = await redis
           .multi()
-          .incr(current)
+          .incrby(current, cost)
           .expire(current, 2 * windowSeconds + 1)
-          .get(`rate:${key}:${window - 1}`)
+          .get(`rate:{${key}}:${window - 1}`)
           .exec()
         const count = Number(results?.[0]?.[1] ?? 0)
         const previous = Number(results?.[2]?.[1] ?? 0)
-        return slidingWindow({ count, previous, elapsed: position - window, limit, windowSeconds })
+        const verdict = slidingWindow({ count: count - cost, cost, previous, elapsed: position - window, limit, windowSeconds })
+        // Refunded, so a client that keeps retrying a refused batch does not push its own wait further out.
+        if (!verdict.allowed) await redis.decrby(current, cost)
+        return verdict
       } catch (error) {
         // A limiter that fails closed would turn a cache outage into an API outage.
         degrade('rateLimit', error)
@@ -160,23 +168,26 @@ export function createContentCache(redis: RedisClient, config: Config, logger: L
 /**
  * The sliding-window estimate of a rate: the previous fixed window's count weighted by how much of
  * it still overlaps the last `windowSeconds`, plus the current window's count. Unlike a bare fixed
- * window it does not let twice the limit through across a window boundary. `elapsed` is the
- * fraction of the current window that has passed; the retry hint is when the estimate will have
- * decayed enough for one more request.
+ * window it does not let twice the limit through across a window boundary. `count` is what this
+ * window already holds before this charge of `cost`; `elapsed` is the fraction of the current window
+ * that has passed. The retry hint is when the estimate will have decayed enough for `cost` more. A
+ * charge larger than the whole limit is judged as the whole limit, so it fits once the window is empty.
  */
 export function slidingWindow(input: {
   count: number
+  cost?: number
   previous: number
   elapsed: number
   limit: number
   windowSeconds: number
 }): { allowed: boolean; retryAfterSeconds: number } {
   const { count, previous, elapsed, limit, windowSeconds } = input
-  if (previous * (1 - elapsed) + count <= limit) return { allowed: true, retryAfterSeconds: 0 }
+  const cost = Math.min(input.cost ?? 1, limit)
+  if (previous * (1 - elapsed) + count + cost <= limit) return { allowed: true, retryAfterSeconds: 0 }
   // Solve for the wait t: in this window only the previous share decays; after it, this window's count does.
-  const room = limit - 1
+  const room = limit - cost
   const inThisWindow = count <= room && previous > 0 ? (1 - (room - count) / previous - elapsed) * windowSeconds : Infinity
-  const inNextWindow = (1 - elapsed + Math.max(0, 1 - room / count)) * windowSeconds
+  const inNextWindow = (1 - elapsed + Math.max(0, 1 - room / Math.max(count, 1))) * windowSeconds
   // The epsilon keeps float noise (12.000000000000002) from adding a whole second.
   return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(Math.min(inThisWindow, inNextWindow) - 1e-9)) }
 }

@@ -44,7 +44,7 @@ export function createClamavScanner(config: MalwareScanningConfig): MalwareScann
 }
 
 function overLimitSession(reason: string): ScanSession {
-  return { update: async () => undefined, finish: async () => ({ kind: 'unscannable', reason }), abort: () => undefined }
+  return { streams: false, update: async () => undefined, finish: async () => ({ kind: 'unscannable', reason }), abort: () => undefined }
 }
 
 function instreamSession(config: MalwareScanningConfig): ScanSession {
@@ -90,6 +90,7 @@ function instreamSession(config: MalwareScanningConfig): ScanSession {
   }
 
   return {
+    streams: true,
     async update(chunk) {
       if (chunk.length === 0) return
       await write(frameLength(chunk.length))

@@ -53,6 +53,21 @@ export interface Config {
    */
   readonly eagerPublishLeaseSeconds: number
   readonly outboxRetentionHours: number
+  /** The hash stage reads objects larger than this as ranges of this size, `hashReadConcurrency` at a time. */
+  readonly hashRangeBytes: number
+  readonly hashReadConcurrency: number
+  /**
+   * Objects up to this size are hashed in one pass with node:crypto (fast, not resumable); larger ones with the
+   * checkpointed hash-wasm SHA-256, across invocations when needed.
+   */
+  readonly hashSinglePassMaxBytes: number
+  /** The hash stage saves its state to Postgres each time it has hashed this many more bytes. */
+  readonly hashCheckpointBytes: number
+  /**
+   * Caps one invocation's hashing time (local runs and tests force continuations with it); unset on AWS,
+   * where the budget comes from the Lambda context's remaining time alone.
+   */
+  readonly hashInvocationBudgetMs: number | undefined
   readonly malwareScanning: MalwareScanningConfig
 }
 
@@ -155,7 +170,8 @@ export function loadConfig(env: Env = process.env): Config {
     cacheMaxBytes: integer('CACHE_MAX_BYTES', 1024 ** 2, 0),
     cacheTtlSeconds: integer('CACHE_TTL_SECONDS', 86_400, 1),
     allowedContentTypes: list('ALLOWED_CONTENT_TYPES', DEFAULT_CONTENT_TYPES),
-    presignRateLimit: integer('PRESIGN_RATE_LIMIT', 120, 0),
+    // Files, not requests: a folder of 500 small files from one user goes through in one go.
+    presignRateLimit: integer('PRESIGN_RATE_LIMIT', 1000, 0),
     presignRateWindowSeconds: integer('PRESIGN_RATE_WINDOW_SECONDS', 60, 1),
     staleClaimSeconds: shared('STALE_CLAIM_SECONDS', 1),
     expiryGraceSeconds: integer('EXPIRY_GRACE_SECONDS', 300, 0),
@@ -163,6 +179,11 @@ export function loadConfig(env: Env = process.env): Config {
     maxReceiveCount: shared('MAX_RECEIVE_COUNT', 1),
     eagerPublishLeaseSeconds: shared('EAGER_PUBLISH_LEASE_SECONDS', 0),
     outboxRetentionHours: integer('OUTBOX_RETENTION_HOURS', 72, 0),
+    hashRangeBytes: integer('HASH_RANGE_BYTES', 8 * 1024 ** 2, 1),
+    hashReadConcurrency: integer('HASH_READ_CONCURRENCY', 4, 1),
+    hashCheckpointBytes: integer('HASH_CHECKPOINT_BYTES', 64 * 1024 ** 2, 1),
+    hashSinglePassMaxBytes: integer('HASH_SINGLE_PASS_MAX_BYTES', 1024 ** 3, 0),
+    hashInvocationBudgetMs: env.HASH_INVOCATION_BUDGET_MS?.trim() ? integer('HASH_INVOCATION_BUDGET_MS', 0, 1) : undefined,
     // On unless switched off: with no clamd the files wait rather than pass unscanned.
     malwareScanning: Object.freeze({
       scanner: oneOf('MALWARE_SCANNER', ['clamav', 'guardduty', 'off'] as const, 'clamav'),

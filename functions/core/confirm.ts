@@ -123,10 +123,17 @@ async function confirmItems(deps: Deps, ownerId: string, items: readonly Confirm
  */
 export async function confirmUploads(deps: Deps, ownerId: string, request: ConfirmRequest): Promise<ConfirmResult> {
   const single = !('uploads' in request)
-  const outcomes = await confirmItems(deps, ownerId, single ? [request] : request.uploads)
+  const items = single ? [request] : request.uploads
+  // A repeated file_id is that item's failure, not the batch's: the document cannot say "unique by field".
+  const seen = new Set<string>()
+  const firsts = items.filter((item) => !seen.has(item.file_id) && seen.add(item.file_id))
+  const outcomes = await confirmItems(deps, ownerId, firsts)
   if (single && 'error' in outcomes[0]!) throw outcomes[0].error
 
   const result: ConfirmResult = { confirmed: 0, files: [], failed: [] }
+  for (const repeated of items.length === firsts.length ? [] : items.filter((item) => !firsts.includes(item))) {
+    result.failed.push({ file_id: repeated.file_id, error: { code: 'VALIDATION_FAILED', message: 'file_id appears more than once in the batch' } })
+  }
   for (const outcome of outcomes) {
     if ('error' in outcome) {
       const { code, message, details } = outcome.error

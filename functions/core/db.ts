@@ -1,8 +1,19 @@
 import { Signer } from '@aws-sdk/rds-signer'
-import { Kysely, Migrator, PostgresDialect } from 'kysely'
+import {
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  type CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  type QueryCompiler,
+  type QueryResult,
+  type TransactionSettings,
+} from 'kysely'
 import pg from 'pg'
 import type { Config } from './config.js'
 import type { Database } from './database.js'
+import { DependencyUnavailableError } from './errors.js'
 import { migrationProvider } from './migrations/index.js'
 
 type DbConfig = Pick<Config, 'databaseUrl' | 'databasePoolMax'> & Partial<Pick<Config, 'databaseIamAuth' | 'region'>>
@@ -34,7 +45,7 @@ export function createDb(
   onConnectionError: (error: Error) => void = () => undefined,
 ): Kysely<Database> {
   return new Kysely<Database>({
-    dialect: new PostgresDialect({
+    dialect: new UnavailabilityNormalisingDialect({
       // The pool is created on first use, so importing a handler opens no connection.
       pool: async () => {
         const pool = new pg.Pool({
@@ -77,4 +88,82 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return /timeout exceeded when trying to connect|Connection terminated|connection timeout|Client has encountered a connection error|terminating connection|Query read timeout/i.test(
     error.message,
   )
+}
+
+const normalised = (error: unknown): unknown =>
+  isDatabaseUnavailable(error) ? new DependencyUnavailableError('database', { cause: error }) : error
+
+async function guarded<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation()
+  } catch (error) {
+    throw normalised(error)
+  }
+}
+
+class NormalisingConnection implements DatabaseConnection {
+  constructor(readonly inner: DatabaseConnection) {}
+
+  executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    return guarded(() => this.inner.executeQuery<R>(query))
+  }
+
+  async *streamQuery<R>(query: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
+    try {
+      yield* this.inner.streamQuery<R>(query, chunkSize)
+    } catch (error) {
+      throw normalised(error)
+    }
+  }
+}
+
+/**
+ * Postgres being unreachable, restarting or failing over surfaces as `DependencyUnavailableError('database')`,
+ * here where the pool lives, as storage.ts and queue.ts do for S3 and SQS: callers and the HTTP edge see one
+ * error type for "retry later", and query errors (constraint violations, bad SQL) pass through untouched.
+ * The pg driver keeps private state on its own connection objects (release, discard after a failed rollback),
+ * so every call hands it back the connection it made, never the wrapper.
+ */
+class NormalisingDriver implements Driver {
+  constructor(private readonly inner: Driver) {}
+
+  init(): Promise<void> {
+    return guarded(() => this.inner.init())
+  }
+  async acquireConnection(): Promise<DatabaseConnection> {
+    return new NormalisingConnection(await guarded(() => this.inner.acquireConnection()))
+  }
+  beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    return guarded(() => this.inner.beginTransaction(unwrap(connection), settings))
+  }
+  commitTransaction(connection: DatabaseConnection): Promise<void> {
+    return guarded(() => this.inner.commitTransaction(unwrap(connection)))
+  }
+  rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    return guarded(() => this.inner.rollbackTransaction(unwrap(connection)))
+  }
+  savepoint(connection: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
+    return guarded(() => this.inner.savepoint!(unwrap(connection), name, compile))
+  }
+  rollbackToSavepoint(connection: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
+    return guarded(() => this.inner.rollbackToSavepoint!(unwrap(connection), name, compile))
+  }
+  releaseSavepoint(connection: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
+    return guarded(() => this.inner.releaseSavepoint!(unwrap(connection), name, compile))
+  }
+  releaseConnection(connection: DatabaseConnection): Promise<void> {
+    return this.inner.releaseConnection(unwrap(connection))
+  }
+  destroy(): Promise<void> {
+    return this.inner.destroy()
+  }
+}
+
+const unwrap = (connection: DatabaseConnection): DatabaseConnection =>
+  connection instanceof NormalisingConnection ? connection.inner : connection
+
+class UnavailabilityNormalisingDialect extends PostgresDialect {
+  override createDriver(): Driver {
+    return new NormalisingDriver(super.createDriver())
+  }
 }

@@ -29,8 +29,8 @@ export interface Deps {
 export const logger = new Logger({ serviceName: 'upload-pipeline' })
 
 /**
- * Loads `load` on first use. The SQS client and ioredis each add tens of milliseconds of module load
- * to a cold start (docs/BENCHMARKS.md) and most functions need one of them at most: the confirm and
+ * Loads `load` on first use. The SQS client and ioredis each add module load to a cold start
+ * (docs/BENCHMARKS.md, "What each change bought", 5) and most functions need one of them at most: the confirm and
  * relay functions never touch Redis; presign, get and hash never send to SQS.
  */
 function onFirstUse<T>(load: () => Promise<T>): { get: () => Promise<T>; loaded: () => Promise<T> | undefined } {
@@ -63,7 +63,8 @@ export function createDeps(config: Config): Deps {
       get: async (fileId) => (await redis.get()).cache.get(fileId),
       set: async (fileId, content) => (await redis.get()).cache.set(fileId, content),
       evict: async (fileId) => (await redis.get()).cache.evict(fileId),
-      rateLimit: async (key, limit, windowSeconds) => (await redis.get()).cache.rateLimit(key, limit, windowSeconds),
+      rateLimit: async (key, limit, windowSeconds, cost) => (await redis.get()).cache.rateLimit(key, limit, windowSeconds, cost),
+
       ping: async () => (await redis.get()).cache.ping(),
     },
     scanner: createScanner(config.malwareScanning),

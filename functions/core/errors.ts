@@ -1,44 +1,65 @@
-/** Stable error codes and the HTTP status each one answers with. */
-export const ERROR_STATUS = {
-  VALIDATION_FAILED: 400,
-  UNAUTHORIZED: 401,
-  FILE_NOT_FOUND: 404,
-  ROUTE_NOT_FOUND: 404,
-  METHOD_NOT_ALLOWED: 405,
-  UPLOAD_NOT_FOUND: 409,
-  UPLOAD_INCOMPLETE: 409,
-  SIZE_MISMATCH: 409,
-  INVALID_STATE: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  RATE_LIMITED: 429,
-  INTERNAL: 500,
-  SERVICE_UNAVAILABLE: 503,
-} as const
+/**
+ * Stable error codes. Core throws them as typed errors and knows nothing of HTTP: the status and headers each
+ * one answers with belong to the edge (functions/core/middleware/http-errors.ts).
+ */
+export const ERROR_CODES = [
+  'VALIDATION_FAILED',
+  'UNAUTHORIZED',
+  'FILE_NOT_FOUND',
+  'ROUTE_NOT_FOUND',
+  'METHOD_NOT_ALLOWED',
+  'UPLOAD_NOT_FOUND',
+  'UPLOAD_INCOMPLETE',
+  'SIZE_MISMATCH',
+  'INVALID_STATE',
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'RATE_LIMITED',
+  'INTERNAL',
+  'SERVICE_UNAVAILABLE',
+] as const
 
-export type ErrorCode = keyof typeof ERROR_STATUS
+export type ErrorCode = (typeof ERROR_CODES)[number]
 
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: unknown }
 }
 
-/** An error the API may show to its caller: a stable code, a message and optional details. */
+/** A failure the caller may see: a stable code, a message and optional details. */
 export class AppError extends Error {
-  override readonly name = 'AppError'
-  readonly status: number
+  override readonly name: string = 'AppError'
 
   constructor(
     readonly code: ErrorCode,
     message: string,
     readonly details?: unknown,
-    readonly headers?: Record<string, string>,
+    options?: { cause?: unknown },
   ) {
-    super(message)
-    this.status = ERROR_STATUS[code]
+    super(message, options)
   }
 
   toJSON(): ErrorBody {
     return { error: { code: this.code, message: this.message, ...(this.details === undefined ? {} : { details: this.details }) } }
+  }
+}
+
+/** The caller sent no usable credentials. */
+export class UnauthorizedError extends AppError {
+  override readonly name = 'UnauthorizedError'
+  constructor(message = 'A valid bearer token is required') {
+    super('UNAUTHORIZED', message)
+  }
+}
+
+/** The caller asked too often; it may try again after `retryAfterSeconds`. */
+export class RateLimitedError extends AppError {
+  override readonly name = 'RateLimitedError'
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+    details?: unknown,
+  ) {
+    super('RATE_LIMITED', message, details)
   }
 }
 

@@ -127,7 +127,7 @@ export async function markUploaded(trx: Db, id: string, fileSize: number, versio
 
 /**
  * Claims a file for hashing: UPLOADED -> SYNCING, a SYNCING claim older than `staleAfterSeconds`
- * (its worker died), or a retries-exhausted failure being redriven. The new `claimed_at` is the
+ * (its worker died) or released to a continuation, or a retries-exhausted failure being redriven. The new `claimed_at` is the
  * claim's token: only its holder can finish it.
  */
 export async function claimForSync(db: Db, id: string, staleAfterSeconds: number): Promise<FileRecord | undefined> {
@@ -148,7 +148,11 @@ export async function claimForSync(db: Db, id: string, staleAfterSeconds: number
         eb('status', '=', 'UPLOADED'),
         eb.and([
           eb('status', '=', 'SYNCING'),
-          eb('claimed_at', '<', sql<Date>`now() - make_interval(secs => ${staleAfterSeconds})`),
+          eb.or([
+            eb('claimed_at', '<', sql<Date>`now() - make_interval(secs => ${staleAfterSeconds})`),
+            // Handed to a continuation (see handOffClaim).
+            eb('claimed_at', 'is', null),
+          ]),
         ]),
         eb.and([eb('status', '=', 'FAILED'), eb('error_code', '=', 'RETRIES_EXHAUSTED')]),
       ]),
@@ -268,6 +272,63 @@ export async function releaseClaim(db: Db, claim: FileRecord): Promise<boolean> 
     .where('claimed_at', '=', claim.claimedAt)
     .executeTakeFirst()
   return result.numUpdatedRows === 1n
+}
+
+/** The hash stage's last checkpoint of a file. */
+export async function findHashCheckpoint(db: Db, id: string): Promise<{ tag: string | null; offset: number; sealed: Buffer | null } | undefined> {
+  const row = await db
+    .selectFrom('files')
+    .select(['hash_state_tag', 'hashed_bytes', 'hash_state'])
+    .where('id', '=', id)
+    .executeTakeFirst()
+  return row && { tag: row.hash_state_tag, offset: Number(row.hashed_bytes), sealed: row.hash_state }
+}
+
+/** Saves the hash state at `offset` for the claim's holder; false when the claim was retaken. */
+export async function saveHashCheckpoint(db: Db, claim: FileRecord, tag: string, offset: number, sealed: Buffer): Promise<boolean> {
+  const result = await db
+    .updateTable('files')
+    .set({ hash_state: sealed, hash_state_tag: tag, hashed_bytes: offset, updated_at: sql`now()` })
+    .where('id', '=', claim.id)
+    .where('status', '=', 'SYNCING')
+    .where('claimed_at', '=', claim.claimedAt)
+    .executeTakeFirst()
+  return result.numUpdatedRows === 1n
+}
+
+/**
+ * Saves the hash state and releases the claim, leaving the file SYNCING (its progress stays visible)
+ * for the continuation message the caller writes to the outbox in the same transaction.
+ */
+export async function handOffClaim(trx: Db, claim: FileRecord, tag: string, offset: number, sealed: Buffer): Promise<boolean> {
+  const result = await trx
+    .updateTable('files')
+    .set({ hash_state: sealed, hash_state_tag: tag, hashed_bytes: offset, claimed_at: null, updated_at: sql`now()` })
+    .where('id', '=', claim.id)
+    .where('status', '=', 'SYNCING')
+    .where('claimed_at', '=', claim.claimedAt)
+    .executeTakeFirst()
+  return result.numUpdatedRows === 1n
+}
+
+/** Forgets a discarded checkpoint, so progress restarts from 0 for the claim's holder. */
+export async function resetHashCheckpoint(db: Db, claim: FileRecord): Promise<void> {
+  await db
+    .updateTable('files')
+    .set({ hash_state: null, hash_state_tag: null, hashed_bytes: 0 })
+    .where('id', '=', claim.id)
+    .where('claimed_at', '=', claim.claimedAt)
+    .execute()
+}
+
+/** Drops the saved hash state of a finished file: it holds up to a block of the file's bytes. */
+export async function clearHashCheckpoint(db: Db, id: string): Promise<void> {
+  await db
+    .updateTable('files')
+    .set({ hash_state: null, hash_state_tag: null })
+    .where('id', '=', id)
+    .where('status', 'not in', ['UPLOADED', 'SYNCING'])
+    .execute()
 }
 
 export interface ListQuery {

@@ -79,6 +79,8 @@ export interface FileView {
   created_at: string
   uploaded_at: string | null
   synced_at: string | null
+  /** Bytes hashed so far (the last checkpoint), only while SYNCING. */
+  hashed_bytes?: number
 }
 
 export function toFileView(file: FileRecord): FileView {
@@ -94,5 +96,6 @@ export function toFileView(file: FileRecord): FileView {
     created_at: file.createdAt.toISOString(),
     uploaded_at: file.uploadedAt?.toISOString() ?? null,
     synced_at: file.syncedAt?.toISOString() ?? null,
+    ...(file.status === 'SYNCING' ? { hashed_bytes: file.hashedBytes } : {}),
   }
 }

@@ -6,7 +6,7 @@ import type { MalwareScanner, ScanVerdict } from './scanner.js'
  * CompleteMultipartUpload), so the hash stage only learns that a verdict is due; it comes with the result event.
  */
 export const guardDutyScanner: MalwareScanner = {
-  begin: () => ({ update: async () => undefined, finish: async () => ({ kind: 'pending' }), abort: () => undefined }),
+  begin: () => ({ streams: false, update: async () => undefined, finish: async () => ({ kind: 'pending' }), abort: () => undefined }),
 }
 
 export const SCAN_RESULT_SOURCE = 'aws.guardduty'

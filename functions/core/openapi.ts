@@ -1,5 +1,6 @@
 import { z } from 'zod'
-import { ERROR_STATUS, type ErrorCode } from './errors.js'
+import type { ErrorCode } from './errors.js'
+import { ERROR_STATUS } from './middleware/http-errors.js'
 import {
   confirmRequest,
   confirmResponse,
@@ -9,7 +10,8 @@ import {
   listPartsResponse,
   listQuery,
   listResponse,
-  presignRequest,
+  presignBatchResponse,
+  presignBody,
   presignResponse,
   signPartsRequest,
   signPartsResponse,
@@ -36,6 +38,8 @@ interface OperationSpec {
   /** Other documented non-error answers, such as /health's 503 report. */
   also?: { status: number; description: string; schema: z.ZodType }[]
   errors: ErrorCode[]
+  /** The request body's single-item form takes the deployment's upload limits (see `withLimits`). */
+  limited?: boolean
 }
 
 // Every authenticated route can answer these; the middleware renders them, not the handler.
@@ -53,9 +57,12 @@ const OPERATIONS: Record<string, OperationSpec> = {
       '`file` part last. Storage enforces the key, size range, Content-Type, expiry and a declared `sha256`; it answers ' +
       '204. `upload_type: "multipart"` (with `multipart: true`, or a `file_size` above the server\'s threshold): the ' +
       'server has started the storage upload; sign part URLs with `POST /files/{id}/parts`, PUT exactly `size` bytes ' +
-      'to each, then confirm.',
-    body: presignRequest,
+      'to each, then confirm. The `{uploads: [...]}` form (1-100) answers 200 with per-item results. The rate limit ' +
+      'counts files: a batch is charged one per valid item.',
+    body: presignBody,
     success: { status: 201, description: 'The file is PENDING until confirmed', schema: presignResponse },
+    also: [{ status: 200, description: 'A batch: the presigned items in request order, the others by index', schema: presignBatchResponse }],
+    limited: true,
     errors: ['VALIDATION_FAILED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'RATE_LIMITED', ...COMMON_ERRORS],
   },
   ConfirmUploads: {
@@ -187,7 +194,35 @@ const unauthorized = {
 
 const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } } }
 
-function operation(route: DocumentedRoute, spec: OperationSpec): JsonSchema {
+/** The deployment's upload limits; without them the document gives only what the schemas fix. */
+export interface DocumentedLimits {
+  maxFileSize: number
+  allowedContentTypes: readonly string[]
+}
+
+/**
+ * Writes the configured limits into a request schema, so a single request the document allows is one
+ * the API accepts: `file_size` gets its maximum and `content_type` the allow-list. Batch items stay
+ * as they are: a batch answers 200 whatever its items hold, with an item over a limit in `failed`.
+ */
+function withLimits(schema: JsonSchema, limits: DocumentedLimits | undefined): JsonSchema {
+  if (!limits) return schema
+  const visit = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(visit)
+    if (!node || typeof node !== 'object') return node
+    const out: JsonSchema = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, k === 'uploads' ? v : visit(v)]))
+    const properties = out.properties as Record<string, JsonSchema> | undefined
+    if (properties?.file_size) properties.file_size = { ...properties.file_size, maximum: limits.maxFileSize }
+    if (properties?.content_type) {
+      const { pattern: _free, maxLength: _any, ...rest } = properties.content_type
+      properties.content_type = { ...rest, enum: [...limits.allowedContentTypes] }
+    }
+    return out
+  }
+  return visit(schema) as JsonSchema
+}
+
+function operation(route: DocumentedRoute, spec: OperationSpec, limits?: DocumentedLimits): JsonSchema {
   const responses: Record<string, JsonSchema> = {
     [spec.success.status]: {
       description: spec.success.description,
@@ -226,7 +261,7 @@ function operation(route: DocumentedRoute, spec: OperationSpec): JsonSchema {
     ...(route.public && { security: [] }),
     ...(params.length > 0 && { parameters: params }),
     ...(spec.body && {
-      requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(spec.body, 'input') } } },
+      requestBody: { required: true, content: { 'application/json': { schema: withLimits(jsonSchema(spec.body, 'input'), spec.limited ? limits : undefined) } } },
     }),
     responses,
   }
@@ -237,12 +272,15 @@ function operation(route: DocumentedRoute, spec: OperationSpec): JsonSchema {
  * generated from the zod schemas the handlers validate with. Throws for a route it has no
  * description of, so a new route cannot ship undocumented.
  */
-export function openApiDocument(routes: readonly DocumentedRoute[], options: { serverUrl?: string; version?: string } = {}): JsonSchema {
+export function openApiDocument(
+  routes: readonly DocumentedRoute[],
+  options: { serverUrl?: string; version?: string; limits?: DocumentedLimits } = {},
+): JsonSchema {
   const paths: Record<string, Record<string, JsonSchema>> = {}
   for (const route of routes) {
     const spec = OPERATIONS[route.id]
     if (!spec) throw new Error(`openapi: no operation described for route ${route.id} (${route.method} ${route.path})`)
-    paths[route.path] = { ...paths[route.path], [route.method.toLowerCase()]: operation(route, spec) }
+    paths[route.path] = { ...paths[route.path], [route.method.toLowerCase()]: operation(route, spec, options.limits) }
   }
   return {
     openapi: '3.1.0',

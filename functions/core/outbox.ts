@@ -71,16 +71,16 @@ const backoffSeconds = (attempts: number): number => Math.min(2 ** attempts, 300
 
 /**
  * Rows claimed per round. A round pays a claim, an update and a commit, and waits for its slowest
- * send, so small rounds spend most of their time on that fixed cost: at 100 rows the relay reached
- * 0.63 of a bare SendMessageBatch loop (docs/BENCHMARKS.md).
+ * send, so small rounds spend most of their time on that fixed cost (docs/BENCHMARKS.md, "What each
+ * change bought", 2: the relay against a bare SendMessageBatch loop, before and after).
  */
 const DEFAULT_ROUND_SIZE = 500
 /** SendMessageBatch calls in flight per relay, across its lanes. */
 const SEND_CONCURRENCY = 10
 /**
  * Rounds run in two lanes that claim disjoint rows (SKIP LOCKED), so one lane's claim, update and
- * commit overlap the other's sends instead of leaving the queue idle at every round boundary: with
- * one lane the relay levelled off at ~4,600 rows/s, 0.76 of a bare loop (docs/BENCHMARKS.md).
+ * commit overlap the other's sends instead of leaving the queue idle at every round boundary
+ * (docs/BENCHMARKS.md, "What each change bought", 7).
  */
 const RELAY_LANES = 2
 

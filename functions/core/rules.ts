@@ -6,9 +6,46 @@ import type { MultipartPlan } from './files.js'
 
 export const MAX_FILENAME_LENGTH = 255
 
-// Cc: control characters; Cf: format characters such as U+202E, which can disguise an extension;
-// Cs: unpaired surrogates, which storage would silently replace.
-const FORBIDDEN_FILENAME_CHARS = /[\p{Cc}\p{Cf}\p{Cs}/\\]/u
+/** Unicode's control characters (Cc); `test/unit/rules.test.ts` checks the ranges against `\p{Cc}`. */
+export const CONTROL_RANGES: readonly (readonly [number, number])[] = [
+  [0x0000, 0x001f],
+  [0x007f, 0x009f],
+]
+/** Unicode's format characters (Cf), such as U+202E, which can disguise an extension. */
+export const FORMAT_RANGES: readonly (readonly [number, number])[] = [
+  [0x00ad, 0x00ad], [0x0600, 0x0605], [0x061c, 0x061c], [0x06dd, 0x06dd], [0x070f, 0x070f], [0x0890, 0x0891],
+  [0x08e2, 0x08e2], [0x180e, 0x180e], [0x200b, 0x200f], [0x202a, 0x202e], [0x2060, 0x2064], [0x2066, 0x206f],
+  [0xfeff, 0xfeff], [0xfff9, 0xfffb], [0x110bd, 0x110bd], [0x110cd, 0x110cd], [0x13430, 0x1343f],
+  [0x1bca0, 0x1bca3], [0x1d173, 0x1d17a], [0xe0001, 0xe0001], [0xe0020, 0xe007f],
+]
+// What String.prototype.trim removes, less what the classes above already exclude.
+const WHITESPACE = String.raw` \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000`
+
+/**
+ * Ranges as the body of a character class every JSON Schema tool reads: these patterns go into the
+ * OpenAPI document, and Python's and Rust's regex engines (openapi-spec-validator, Schemathesis) know
+ * neither `\p{...}` nor `\u{...}`. Astral code points are therefore written as literal characters.
+ */
+const characterClass = (ranges: readonly (readonly [number, number])[]): string => {
+  const one = (cp: number): string => (cp > 0xffff ? String.fromCodePoint(cp) : `\\u${cp.toString(16).padStart(4, '0')}`)
+  return ranges.map(([a, b]) => (a === b ? one(a) : `${one(a)}-${one(b)}`)).join('')
+}
+
+/** Text without control characters (lone surrogates are refused separately: no portable pattern can name them). */
+export const PRINTABLE_PATTERN = `^[^${characterClass(CONTROL_RANGES)}]*$`
+
+const FILENAME_FORBIDDEN = `${characterClass([...CONTROL_RANGES, ...FORMAT_RANGES])}/\\\\`
+/**
+ * A filename: no control or format characters, no path separators, and something besides whitespace
+ * and dots (so neither a blank name nor `.`/`..`).
+ */
+export const FILENAME_PATTERN = `^[^${FILENAME_FORBIDDEN}]*[^${FILENAME_FORBIDDEN}.${WHITESPACE}][^${FILENAME_FORBIDDEN}]*$`
+
+const FORBIDDEN_FILENAME_CHARS = new RegExp(`[${FILENAME_FORBIDDEN}]|\\p{Cs}`, 'u')
+const FILENAME = new RegExp(FILENAME_PATTERN, 'u')
+
+/** Lone surrogates: storage and Postgres would silently replace them, so two names could become one. */
+export const hasLoneSurrogate = (s: string): boolean => /\p{Cs}/u.test(s)
 const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/
 
 const TYPES_BY_EXTENSION: Readonly<Record<string, string>> = {
@@ -30,15 +67,16 @@ const TYPES_BY_EXTENSION: Readonly<Record<string, string>> = {
  * or a Content-Disposition header: path separators, control and format characters, dot names.
  */
 export function mustBeValidFilename(raw: string): string {
-  const name = raw.normalize('NFC').trim()
   const fail = (message: string): never => {
     throw new AppError('VALIDATION_FAILED', message, [{ field: 'filename', message }])
   }
-  if (name.length === 0) fail('filename must not be empty')
-  if ([...name].length > MAX_FILENAME_LENGTH) fail(`filename must be at most ${MAX_FILENAME_LENGTH} characters`)
-  if (FORBIDDEN_FILENAME_CHARS.test(name)) fail('filename must not contain path separators or control characters')
-  if (name === '.' || name === '..') fail('filename must not be a relative path')
-  return name
+  const trimmed = raw.trim()
+  if (trimmed.length === 0) fail('filename must not be empty')
+  // Counted before NFC, as the document's maxLength counts: NFC may lengthen a few code points.
+  if ([...trimmed].length > MAX_FILENAME_LENGTH) fail(`filename must be at most ${MAX_FILENAME_LENGTH} characters`)
+  if (FORBIDDEN_FILENAME_CHARS.test(trimmed)) fail('filename must not contain path separators or control characters')
+  if (!FILENAME.test(trimmed)) fail('filename must not be a relative path such as . or ..')
+  return trimmed.normalize('NFC')
 }
 
 /** The declared Content-Type, or one inferred from the extension; checked against the allow-list. */

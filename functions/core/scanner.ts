@@ -20,6 +20,8 @@ export class ScannerUnavailableError extends Error {
 
 /** One file's scan, fed the same chunks, in order, as the hash. */
 export interface ScanSession {
+  /** Whether it reads the object's bytes (clamd); if not, its verdict is known without them, or comes later. */
+  readonly streams: boolean
   /** Resolves once the chunk is handed on, so a slow scanner slows the read instead of buffering the file. */
   update(chunk: Uint8Array): Promise<void>
   /** The verdict once every chunk was given; throws `ScannerUnavailableError` when there is none to be had. */
@@ -45,13 +47,5 @@ export function createScanner(config: MalwareScanningConfig): MalwareScanner | u
       return createClamavScanner(config)
     case 'guardduty':
       return guardDutyScanner
-  }
-}
-
-/** Hands each chunk to the scan before the hash takes it: one read of the object serves both. */
-export async function* feeding(scan: ScanSession, stream: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
-  for await (const chunk of stream) {
-    await scan.update(chunk)
-    yield chunk
   }
 }

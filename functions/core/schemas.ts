@@ -1,19 +1,24 @@
 import { z } from 'zod'
 import { S3_MAX_PARTS } from './aws-limits.js'
+import { FILENAME_PATTERN, MAX_FILENAME_LENGTH, PRINTABLE_PATTERN, hasLoneSurrogate } from './rules.js'
 
 // No control characters: these strings end up in logs, headers and the database. No lone
-// surrogates either: encoding would silently turn them into U+FFFD.
-const printable = (max: number) =>
+// surrogates either: encoding would silently turn them into U+FFFD. Lengths count code points, as
+// JSON Schema's maxLength does (zod's max counts UTF-16 units).
+const printable = (max: number, min = 1) =>
   z
     .string()
-    .min(1)
-    .max(max)
-    .regex(/^[^\p{Cc}\p{Cs}]*$/u, 'must not contain control characters or unpaired surrogates')
+    .min(min)
+    .regex(new RegExp(PRINTABLE_PATTERN, 'u'), 'must not contain control characters')
+    .refine((s) => !hasLoneSurrogate(s), 'must not contain unpaired surrogates')
+    .refine((s) => [...s].length <= max, `must be at most ${max} characters`)
+    .meta({ maxLength: max })
 
 const fileId = z.uuid({ error: 'must be a UUID' })
 const fileSize = z.number().int().positive().max(Number.MAX_SAFE_INTEGER)
 
 export const MAX_CONFIRM_BATCH = 100
+export const MAX_PRESIGN_BATCH = 100
 
 const sha256Hex = z
   .string()
@@ -22,7 +27,12 @@ const sha256Hex = z
 
 export const presignRequest = z
   .object({
-    filename: z.string().min(1).max(1024),
+    filename: z
+      .string()
+      .regex(new RegExp(FILENAME_PATTERN, 'u'), 'must not contain path separators or control characters, nor be blank, . or ..')
+      .refine((s) => !hasLoneSurrogate(s), 'must not contain unpaired surrogates')
+      .refine((s) => [...s.trim()].length <= MAX_FILENAME_LENGTH, `must be at most ${MAX_FILENAME_LENGTH} characters`)
+      .meta({ maxLength: MAX_FILENAME_LENGTH }),
     external_id: printable(255),
     content_type: printable(255).optional(),
     file_size: fileSize.optional(),
@@ -35,6 +45,13 @@ export const presignRequest = z
     message: 'is required for a multipart upload',
   })
 export type PresignRequest = z.infer<typeof presignRequest>
+
+/** One upload, or a batch of them (a folder's worth) in one request. */
+export const presignBody = z.union([
+  presignRequest,
+  z.object({ uploads: z.array(presignRequest).min(1).max(MAX_PRESIGN_BATCH) }),
+])
+export type PresignBody = z.infer<typeof presignBody>
 
 const uploadCommon = {
   file_id: z.uuid(),
@@ -95,6 +112,14 @@ export const listPartsResponse = z.object({
   parts: z.array(z.object({ part_number: partNumber, size: z.number().int().nonnegative(), etag: z.string() })),
 })
 
+const itemError = z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() })
+
+/** `files` holds the uploads of the items that succeeded, in request order; `failed` the others by index. */
+export const presignBatchResponse = z.object({
+  files: z.array(presignResponse),
+  failed: z.array(z.object({ index: z.number().int().min(0), error: itemError })),
+})
+
 const confirmItem = z.object({ file_id: fileId, file_size: fileSize })
 
 export const confirmRequest = z.union([
@@ -103,8 +128,7 @@ export const confirmRequest = z.union([
     uploads: z
       .array(confirmItem)
       .min(1)
-      .max(MAX_CONFIRM_BATCH)
-      .refine((items) => new Set(items.map((i) => i.file_id)).size === items.length, 'file_id must be unique within a batch'),
+      .max(MAX_CONFIRM_BATCH),
   }),
 ])
 export type ConfirmRequest = z.infer<typeof confirmRequest>
@@ -113,9 +137,16 @@ export type ConfirmItem = z.infer<typeof confirmItem>
 export const fileIdParams = z.object({ id: fileId })
 
 export const listQuery = z.object({
-  external_id: printable(255).optional(),
+  // Empty means no filter, as a blank search box does; presign never stores an empty external id.
+  external_id: printable(255, 0)
+    .optional()
+    .transform((s) => (s === '' ? undefined : s)),
   limit: z.coerce.number().int().min(1).max(100).default(50),
-  cursor: z.string().max(200).optional(),
+  // `<created_at epoch ms>.<file id>`: a keyset position, not a secret; the owner filter still applies.
+  cursor: z
+    .string()
+    .regex(/^[0-9]{1,15}\.[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a next_cursor from this API')
+    .optional(),
 })
 export type ListQuery = z.infer<typeof listQuery>
 
@@ -133,6 +164,8 @@ export const fileView = z.object({
   created_at: z.iso.datetime(),
   uploaded_at: z.iso.datetime().nullable(),
   synced_at: z.iso.datetime().nullable(),
+  /** While SYNCING: bytes hashed so far. */
+  hashed_bytes: z.number().int().min(0).optional(),
 })
 
 export const confirmResponse = z.object({

@@ -38,7 +38,8 @@ const ACCESS = {
   SignParts: { bucket: ['put'] },
   ListParts: { bucket: ['parts'] },
   Health: { bucket: ['probe'], queues: { files: ['probe'] }, cache: ['connect'] },
-  HashFile: { bucket: ['read', 'tag'], cache: ['connect'] },
+  // send: a file whose hash outlasts one invocation is handed to a continuation message it publishes itself.
+  HashFile: { bucket: ['read', 'tag'], cache: ['connect'], queues: { files: ['send'] } },
   ApplyScanResult: { bucket: ['tag'] },
   RelayOutbox: { queues: { files: ['send'] } },
   SweepFiles: { bucket: ['delete', 'erase', 'abort'], queues: { files: ['send'] }, cache: ['connect'] },

@@ -152,7 +152,7 @@ describe('least privilege', () => {
   const bucketWriters = ['PresignUpload', 'ConfirmUploads', 'SignParts']
   const bucketReaders = ['ConfirmUploads', 'GetFile', 'HashFile']
   const bucketDeleters = ['DeleteFile', 'SweepFiles']
-  const queueSenders = ['ConfirmUploads', 'RelayOutbox', 'SweepFiles']
+  const queueSenders = ['ConfirmUploads', 'HashFile', 'RelayOutbox', 'SweepFiles']
 
   it.each(Object.keys(entries))('%s has only the bucket and queue actions its job needs', (id) => {
     const actions = actionsOf(id)

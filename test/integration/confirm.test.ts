@@ -76,12 +76,13 @@ describe('confirming uploads', () => {
     ])
   })
 
-  it('refuses a batch of more than 100 items or with a repeated id', async () => {
+  it('refuses a batch of more than 100 items, and fails a repeated id as an item of its own', async () => {
     const id = '6b1f0b8e-4bb1-4c55-9a55-0d8f5d8a8c11'
     const tooMany = await alice.confirm({ uploads: Array.from({ length: 101 }, () => ({ file_id: id, file_size: 1 })) })
     expect(tooMany.status).toBe(400)
     const repeated = await alice.confirm({ uploads: [{ file_id: id, file_size: 1 }, { file_id: id, file_size: 1 }] })
-    expect(repeated.json.error.code).toBe('VALIDATION_FAILED')
+    expect(repeated.status).toBe(200)
+    expect(repeated.json.failed.map((f: any) => f.error.code)).toEqual(['VALIDATION_FAILED', 'FILE_NOT_FOUND'])
   })
 
   it("does not let one owner confirm another's file", async () => {

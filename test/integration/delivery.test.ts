@@ -54,7 +54,7 @@ describe('the hash function', () => {
   it('marks a file FAILED when its object is gone', async () => {
     const { id } = await confirmedFile('vanishing')
     const row = await file(id)
-    await deps().storage.deleteMany([row.object_key])
+    await deps().storage.erase(row.object_key)
     expect(await hashFile(sqsEvent([{ body: message(id) }]), context())).toEqual({ batchItemFailures: [] })
     expect(await file(id)).toMatchObject({ status: 'FAILED', error_code: 'UPLOAD_NOT_FOUND' })
   })

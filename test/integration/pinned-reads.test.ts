@@ -5,7 +5,10 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { contentKey } from '../../functions/core/cache.js'
 import { deps } from '../../functions/core/deps.js'
 import { handler as hashFile } from '../../functions/hash-file.js'
-import { context, sqsEvent } from '../fixtures/events.js'
+import { sqsEvent } from '../fixtures/events.js'
+import { lambdaContext } from '../../bin/local/events.js'
+import { queueConsumers } from '../../lib/routes.js'
+import { functionSettings } from '../../lib/settings.js'
 import { postToStorage, sha256, usePipeline } from '../fixtures/pipeline.js'
 
 // No pollers: each test runs the hash function itself, so an object can be replaced between confirm and hash.
@@ -19,7 +22,7 @@ afterAll(() => {
 })
 
 async function hashNow(fileId: string) {
-  const response = await hashFile(sqsEvent([{ body: JSON.stringify({ event: 'file.uploaded', file_id: fileId, outbox_id: '1' }) }]), context())
+  const response = await hashFile(sqsEvent([{ body: JSON.stringify({ event: 'file.uploaded', file_id: fileId, outbox_id: '1' }) }]), lambdaContext('HashFile', functionSettings(queueConsumers[0])))
   expect(response).toEqual({ batchItemFailures: [] })
 }
 

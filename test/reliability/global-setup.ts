@@ -1,8 +1,7 @@
 import { hostname, cpus } from 'node:os'
 import { join } from 'node:path'
 import { writeFileSync } from 'node:fs'
-import pg from 'pg'
-import { ensureDatabase } from '../../bin/local/database.js'
+import { bootstrapDatabase, dropDatabase } from '../../bin/local/database.js'
 import { provision } from '../../localstack/provision.js'
 import { installAudit } from './support/audit.js'
 import { applyReliabilityEnvironment, FULL } from './support/env.js'
@@ -17,19 +16,11 @@ export default async function setup(): Promise<() => Promise<void>> {
   const env: NodeJS.ProcessEnv = { ...process.env }
   applyReliabilityEnvironment(env)
   resetResults()
-  await ensureDatabase(env.DATABASE_URL!, { fresh: true })
-  const { createDb, migrateToLatest } = await import('../../functions/core/db.js')
-  const db = createDb({ databaseUrl: env.DATABASE_URL!, databasePoolMax: 1 })
-  try {
-    await migrateToLatest(db)
-    await installAudit(db)
-  } finally {
-    await db.destroy()
-  }
+  await bootstrapDatabase(env.DATABASE_URL!, { fresh: true, then: installAudit })
   await provision({ env })
 
   return async () => {
-    await dropDatabase(env.DATABASE_URL!).catch(() => undefined)
+    await dropRunDatabase(env.DATABASE_URL!).catch(() => undefined)
     const machine = `${hostname()} (${cpus().length} vCPU, Node ${process.version})`
     const body = renderReport({ full: FULL, startedAt, finishedAt: new Date(), machine })
     writeFileSync(join(benchDir, 'RELIABILITY.md'), body + HOW_TO)
@@ -38,16 +29,8 @@ export default async function setup(): Promise<() => Promise<void>> {
   }
 }
 
-async function dropDatabase(url: string): Promise<void> {
-  const target = new URL(url)
-  const name = decodeURIComponent(target.pathname.slice(1))
-  if (!/^upload_pipeline_reliability_[a-z0-9_]+$/.test(name)) return
-  target.pathname = '/postgres'
-  const client = new pg.Client({ connectionString: target.toString(), connectionTimeoutMillis: 5_000 })
-  await client.connect()
-  try {
-    await client.query(`drop database if exists ${name} with (force)`)
-  } finally {
-    await client.end()
-  }
+/** Only a run's own database: never one a mistaken environment might name. */
+async function dropRunDatabase(url: string): Promise<void> {
+  const name = decodeURIComponent(new URL(url).pathname.slice(1))
+  if (/^upload_pipeline_reliability_[a-z0-9_]+$/.test(name)) await dropDatabase(url)
 }

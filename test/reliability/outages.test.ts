@@ -1,7 +1,6 @@
 import { sql } from 'kysely'
 import { describe, expect, it } from 'vitest'
-import { ensureDatabase } from '../../bin/local/database.js'
-import { createDb, migrateToLatest } from '../../functions/core/db.js'
+import { bootstrapDatabase } from '../../bin/local/database.js'
 import type { Deps } from '../../functions/core/deps.js'
 import { ApiClient, tokenFor } from '../fixtures/pipeline.js'
 import { confirmOnce, confirmUntilOk, readBack, uploadMany, type Answer, type Uploaded } from './support/api.js'
@@ -170,11 +169,7 @@ describe('outages of the backing services', () => {
     // pollers' failed deliveries during it do not exhaust maxReceiveCount.
     const queue = await scenarioQueue('postgres-down', 10)
     try {
-      await ensureDatabase(pg.url)
-      const db = createDb({ databaseUrl: pg.url, databasePoolMax: 2 })
-      await migrateToLatest(db)
-      await installAudit(db)
-      await db.destroy()
+      await bootstrapDatabase(pg.url, { then: installAudit })
       const deps = scenarioDeps({ DATABASE_URL: pg.url, FILES_QUEUE_URL: queue.queueUrl })
       const { child, api } = await startRuntimeChild({ DATABASE_URL: pg.url, FILES_QUEUE_URL: queue.queueUrl })
       const files = await uploadMany(api, sized(60, 300))

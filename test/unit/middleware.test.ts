@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { describe, expect, it } from 'vitest'
-import { AppError, DependencyUnavailableError } from '../../functions/core/errors.js'
+import { AppError, DependencyUnavailableError, RateLimitedError, UnauthorizedError } from '../../functions/core/errors.js'
 import { httpRoute, MAX_BODY_BYTES } from '../../functions/core/middleware/http.js'
 import { apiEvent, context } from '../fixtures/events.js'
 
@@ -39,8 +39,17 @@ describe('the HTTP middleware stack', () => {
     expect(response.statusCode).toBe(413)
   })
 
-  it('renders a known error with its status, details and headers', async () => {
-    const error = new AppError('RATE_LIMITED', 'slow down', { limit: 1 }, { 'Retry-After': '7' })
+  it('renders a known error with its status and details', async () => {
+    const response = await failing(new AppError('SIZE_MISMATCH', 'too short', { expected: 2, actual: 1 }))(apiEvent({ sub: 'a' }), context())
+    expect(response).toEqual({
+      statusCode: 409,
+      headers,
+      body: JSON.stringify({ error: { code: 'SIZE_MISMATCH', message: 'too short', details: { expected: 2, actual: 1 } } }),
+    })
+  })
+
+  it('turns a rate limit into 429 with Retry-After in whole seconds from the error', async () => {
+    const error = new RateLimitedError('slow down', 6.2, { limit: 1 })
     const response = await failing(error)(apiEvent({ sub: 'a' }), context())
     expect(response).toEqual({
       statusCode: 429,
@@ -49,16 +58,32 @@ describe('the HTTP middleware stack', () => {
     })
   })
 
+  it('challenges with WWW-Authenticate whenever core refuses the caller as unauthenticated', async () => {
+    const response = await failing(new UnauthorizedError('token revoked'))(apiEvent({ sub: 'a' }), context())
+    expect(response).toEqual({
+      statusCode: 401,
+      headers: { ...headers, 'WWW-Authenticate': 'Bearer' },
+      body: JSON.stringify({ error: { code: 'UNAUTHORIZED', message: 'token revoked' } }),
+    })
+  })
+
+
   it('answers 503 when a dependency is unavailable', async () => {
     const response = await failing(new DependencyUnavailableError('storage'))(apiEvent({ sub: 'a' }), context())
     expect(response.statusCode).toBe(503)
     expect(JSON.parse(response.body!).error.code).toBe('SERVICE_UNAVAILABLE')
   })
 
-  it('answers 503 when Postgres refuses connections', async () => {
+  it('answers 503 with Retry-After when the database is unavailable', async () => {
+    const response = await failing(new DependencyUnavailableError('database'))(apiEvent({ sub: 'a' }), context())
+    expect(response.statusCode).toBe(503)
+    expect(response.headers).toMatchObject({ 'Retry-After': '5' })
+  })
+
+  it('does not guess from a raw driver error: only db.ts decides what "unavailable" is', async () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
     const response = await failing(refused)(apiEvent({ sub: 'a' }), context())
-    expect(response.statusCode).toBe(503)
+    expect(response.statusCode).toBe(500)
   })
 
   it('hides the message of an unexpected error', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { matchRoute } from '../../bin/local/runtime.js'
+import { allowedMethods, matchRoute } from '../../bin/local/runtime.js'
 import { routes } from '../../lib/routes.js'
 
 describe('the local router', () => {
@@ -15,6 +15,13 @@ describe('the local router', () => {
   it('tells a wrong method from an unknown path', () => {
     expect(matchRoute('PUT', '/files/x')).toBe('method')
     expect(matchRoute('GET', '/nope')).toBeUndefined()
+  })
+
+  it('treats a static path as a resource of its own: another method on it is a 405, not the dynamic route', () => {
+    expect(matchRoute('GET', '/files/presigned-upload')).toBe('method')
+    expect(allowedMethods('/files/presigned-upload')).toEqual(['POST'])
+    expect(allowedMethods('/files')).toEqual(['GET'])
+    expect(allowedMethods('/files/x')).toContain('GET')
   })
 
   it('serves every route in the table', () => {

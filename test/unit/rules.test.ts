@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { AppError } from '../../functions/core/errors.js'
 import {
+  CONTROL_RANGES,
+  FORMAT_RANGES,
+  FILENAME_PATTERN,
+  PRINTABLE_PATTERN,
   attachmentDisposition,
   isTextContentType,
   mustBeAllowedContentType,
@@ -41,6 +45,34 @@ describe('filename rules', () => {
   it('accepts 255 characters and non-Latin names', () => {
     expect(mustBeValidFilename('x'.repeat(255))).toHaveLength(255)
     expect(mustBeValidFilename('отчёт 2026.csv')).toBe('отчёт 2026.csv')
+  })
+})
+
+describe('the portable patterns the OpenAPI document carries', () => {
+  const inRanges = (ranges: readonly (readonly [number, number])[], cp: number) => ranges.some(([a, b]) => cp >= a && cp <= b)
+
+  it('spell out exactly Unicode\'s control (Cc) and format (Cf) characters', () => {
+    const cc = /\p{Cc}/u
+    const cf = /\p{Cf}/u
+    const wrong: string[] = []
+    for (let cp = 0; cp <= 0x10ffff; cp++) {
+      if (cp >= 0xd800 && cp <= 0xdfff) continue
+      const ch = String.fromCodePoint(cp)
+      if (cc.test(ch) !== inRanges(CONTROL_RANGES, cp) || cf.test(ch) !== inRanges(FORMAT_RANGES, cp)) wrong.push(cp.toString(16))
+    }
+    expect(wrong).toEqual([])
+  })
+
+  it('use no \\p{...} or \\u{...} escapes, which Python and Rust regex engines refuse', () => {
+    for (const pattern of [PRINTABLE_PATTERN, FILENAME_PATTERN]) expect(pattern).not.toMatch(/\\[pP]\{|\\u\{/)
+  })
+
+  it('agree with the filename rule on what they accept', () => {
+    const re = new RegExp(FILENAME_PATTERN, 'u')
+    for (const name of ['a.csv', ' x ', 'отчёт 2026.csv', '...a']) expect([re.test(name), codeOf(() => mustBeValidFilename(name))]).toEqual([true, undefined])
+    for (const name of ['.', '..', '...', ' . ', 'a/b', 'a\\b', 'a\u202Eb', 'a\u{E0001}b', '\u3000']) {
+      expect([re.test(name), codeOf(() => mustBeValidFilename(name))]).toEqual([false, 'VALIDATION_FAILED'])
+    }
   })
 })
 

@@ -3,9 +3,9 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
 import type { MiddlewareObj } from '@middy/core'
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
 import { z } from 'zod'
-import { isDatabaseUnavailable } from '../db.js'
 import { logger } from '../deps.js'
-import { AppError, DependencyUnavailableError } from '../errors.js'
+import { AppError, DependencyUnavailableError, UnauthorizedError } from '../errors.js'
+import { toHttpError } from './http-errors.js'
 
 /** HTTP API (payload format 2.0) event; `authorizer` is absent on public routes. */
 export type HttpEvent = Omit<APIGatewayProxyEventV2WithJWTAuthorizer, 'requestContext'> & {
@@ -91,30 +91,20 @@ function readBody(event: HttpEvent): unknown {
 }
 
 /**
- * Renders every error as `{"error": {code, message, details?}}`. Known errors keep their status;
- * unreachable dependencies become 503; anything else is a 500 whose message reveals nothing.
+ * Renders every error as `{"error": {code, message, details?}}` with the status and headers of
+ * `toHttpError`; unexpected errors and unreachable dependencies are logged with their cause.
  */
 export function httpErrorHandler(): MiddlewareObj<HttpEvent, HttpResponse> {
   return {
     onError: (request) => {
       const error = request.error
-      if (error instanceof AppError) {
-        if (error.status >= 500) logger.error('request failed', { error })
-        request.response = json(error.status, error.toJSON(), error.headers)
-        return
+      const mapped = toHttpError(error)
+      if (mapped.kind === 'unavailable') {
+        logger.error('dependency unavailable', { dependency: (error as DependencyUnavailableError).dependency, error })
+      } else if (mapped.kind === 'unexpected') {
+        logger.error(error instanceof AppError ? 'request failed' : 'unhandled error', { error })
       }
-      if (error instanceof DependencyUnavailableError || isDatabaseUnavailable(error)) {
-        const dependency = error instanceof DependencyUnavailableError ? error.dependency : 'database'
-        logger.error('dependency unavailable', { dependency, error })
-        request.response = json(
-          503,
-          new AppError('SERVICE_UNAVAILABLE', 'A backing service is unavailable; retry shortly').toJSON(),
-          { 'Retry-After': '5' },
-        )
-        return
-      }
-      logger.error('unhandled error', { error })
-      request.response = json(500, new AppError('INTERNAL', 'Internal server error').toJSON())
+      request.response = json(mapped.status, mapped.body, mapped.headers)
     },
   }
 }
@@ -150,22 +140,16 @@ export const MAX_SUBJECT_LENGTH = 255
 // different subjects could become the same owner.
 const isStorableSubject = (sub: string): boolean => [...sub].length <= MAX_SUBJECT_LENGTH && !/[\0\p{Cs}]/u.test(sub)
 
-/** RFC 6750: a 401 tells the client which scheme to authenticate with. */
-const BEARER_CHALLENGE = { 'WWW-Authenticate': 'Bearer' }
-
-/** The owner is the JWT's `sub`, put on the event by API Gateway's JWT authorizer (or the local runtime). */
+/**
+ * The owner is the JWT's `sub`, put on the event by API Gateway's JWT authorizer (or the local runtime). Only a
+ * string is a subject: an array, object, number or null is refused, never turned into text that could equal
+ * another token's subject (docs/SECURITY.md, "Tokens").
+ */
 function mustBeAuthenticated(event: HttpEvent): string {
-  const sub = event.requestContext.authorizer?.jwt?.claims?.sub
-  if (typeof sub !== 'string' || sub.length === 0) {
-    throw new AppError('UNAUTHORIZED', 'A valid bearer token is required', undefined, BEARER_CHALLENGE)
-  }
+  const sub: unknown = event.requestContext.authorizer?.jwt?.claims?.sub
+  if (typeof sub !== 'string' || sub.length === 0) throw new UnauthorizedError()
   if (!isStorableSubject(sub)) {
-    throw new AppError(
-      'UNAUTHORIZED',
-      `The token's subject must be at most ${MAX_SUBJECT_LENGTH} characters of well-formed text`,
-      undefined,
-      BEARER_CHALLENGE,
-    )
+    throw new UnauthorizedError(`The token's subject must be at most ${MAX_SUBJECT_LENGTH} characters of well-formed text`)
   }
   logger.appendKeys({ owner: sub })
   return sub

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
 import type { LocalRuntime } from '../../../bin/local/runtime.js'
+import { webFallback } from '../../../bin/local/web.js'
 import { contentKey } from '../../../functions/core/cache.js'
 import { S3_MAX_OBJECT_SIZE } from '../../../functions/core/aws-limits.js'
 import { loadConfig } from '../../../functions/core/config.js'
@@ -11,7 +12,7 @@ import { objectKeyFor } from '../../../functions/core/rules.js'
 import { MAX_CONFIRM_BATCH } from '../../../functions/core/schemas.js'
 import { confirmUploads } from '../../../functions/core/confirm.js'
 import { presignUpload } from '../../../functions/core/presign.js'
-import { ApiClient, mustBePost, postToStorage, resetState, sha256, startRuntime, tokenFor, type PresignBody } from '../../fixtures/pipeline.js'
+import { ApiClient, mustBePost, postToStorage, resetState, root, sha256, startRuntime, tokenFor, type PresignBody } from '../../fixtures/pipeline.js'
 import { forgeToken, headObject, rawRequest, stateFingerprint, unsignedToken } from '../../fixtures/security.js'
 
 let runtime: LocalRuntime
@@ -63,7 +64,12 @@ const badCredentials: [string, () => Promise<Record<string, string>>][] = [
   ['a token without exp', async () => ({ authorization: `Bearer ${await forgeToken({ sub: 'alice' }, { omit: ['exp'] })}` })],
   ['a token without sub', async () => ({ authorization: `Bearer ${await forgeToken({})}` })],
   ['a token whose sub is empty', async () => ({ authorization: `Bearer ${await forgeToken({ sub: '' })}` })],
-  ['a token whose sub is not a string', async () => ({ authorization: `Bearer ${await forgeToken({ sub: 42 as unknown as string })}` })],
+  ['a token whose sub is a number', async () => ({ authorization: `Bearer ${await forgeToken({ sub: 42 as unknown as string })}` })],
+  // Before the verifier checked the type, ["alice"] became the owner '["alice"]', which a string sub could claim.
+  ['a token whose sub is an array', async () => ({ authorization: `Bearer ${await forgeToken({ sub: ['alice'] as unknown as string })}` })],
+  ['a token whose sub is an object', async () => ({ authorization: `Bearer ${await forgeToken({ sub: { id: 'alice' } as unknown as string })}` })],
+  ['a token whose sub is null', async () => ({ authorization: `Bearer ${await forgeToken({ sub: null as unknown as string })}` })],
+  ['a token whose sub is a boolean', async () => ({ authorization: `Bearer ${await forgeToken({ sub: true as unknown as string })}` })],
   ['a token whose sub is longer than 255 characters', async () => ({ authorization: `Bearer ${await tokenFor('é'.repeat(256))}` })],
   ['a token whose sub contains NUL', async () => ({ authorization: `Bearer ${await tokenFor('alice\u0000')}` })],
   ['a token whose sub is an unpaired surrogate', async () => ({ authorization: `Bearer ${await tokenFor('\ud800')}` })],
@@ -250,7 +256,6 @@ describe('input at the edge', () => {
     ['a file id that is not a UUID', { file_id: '../../etc/passwd', file_size: 1 }],
     ['an empty batch', { uploads: [] }],
     [`a batch over ${MAX_CONFIRM_BATCH}`, { uploads: Array.from({ length: MAX_CONFIRM_BATCH + 1 }, (_, i) => ({ file_id: uuid.replace(/.{3}$/, String(i).padStart(3, '0')), file_size: 1 })) }],
-    ['a batch with a duplicate file id', { uploads: [{ file_id: uuid, file_size: 1 }, { file_id: uuid, file_size: 1 }] }],
     ['a SQL fragment as the id', { file_id: "' or 1=1 --", file_size: 1 }],
   ]
 
@@ -263,6 +268,18 @@ describe('input at the edge', () => {
     expect(await stateFingerprint()).toEqual(before)
   })
 
+  it('confirms a file a batch repeats once, and fails the repeat as that item\'s VALIDATION_FAILED', async () => {
+    const bytes = Buffer.from('a,b')
+    const { post } = await alice.upload(bytes)
+    const res = await alice.confirm({ uploads: [{ file_id: post.file_id, file_size: 3 }, { file_id: post.file_id, file_size: 99 }] })
+    expect(res.status).toBe(200)
+    expect(res.json).toEqual({
+      confirmed: 1,
+      files: [{ file_id: post.file_id, status: 'UPLOADED' }],
+      failed: [{ file_id: post.file_id, error: { code: 'VALIDATION_FAILED', message: expect.stringContaining('more than once') } }],
+    })
+  })
+
   it.each([
     ['a path id that is not a UUID', '/files/not-a-uuid'],
     ['an encoded traversal as the path id', '/files/..%2F..%2Fetc%2Fpasswd'],
@@ -270,6 +287,7 @@ describe('input at the edge', () => {
     ['a list limit out of range', '/files?limit=1000'],
     ['a list filter with a NUL', '/files?external_id=%00'],
     ['a forged cursor with a non-UUID id', `/files?cursor=${Buffer.from(JSON.stringify(['2026-01-01T00:00:00.000Z', "x' or 1=1"])).toString('base64url')}`],
+    ['a cursor with SQL after the position', `/files?cursor=0.${uuid}'%20or%201=1`],
     ['a forged cursor with an out-of-range date', `/files?cursor=${Buffer.from(JSON.stringify(['-271821-04-20T00:00:00.000Z', uuid])).toString('base64url')}`],
   ])('refuses a read with %s with 400', async (_, path) => {
     const res = await alice.request('GET', path)
@@ -282,6 +300,30 @@ describe('input at the edge', () => {
     expect(res.status).toBe(404)
     expect(JSON.parse(res.text).error.code).toBe('ROUTE_NOT_FOUND')
     expect((await alice.list()).status).toBe(200)
+  })
+})
+
+describe('the web fallback (the page and /openapi.json, as npm start serves them)', () => {
+  let withPage: LocalRuntime
+  beforeAll(async () => {
+    withPage = await startRuntime({ fallback: webFallback({ root, storageOrigin: process.env.AWS_ENDPOINT_URL! }) })
+  })
+  afterAll(() => withPage.close())
+
+  it('serves the page', async () => {
+    expect((await rawRequest(withPage.url, { method: 'GET', path: '/' })).status).toBe(200)
+  })
+
+  // GET and HEAD go on to the fallback when no route matches; it once parsed the target with new URL() and answered 500.
+  it.each(
+    ['//%zz', '//[::1', 'http://local:99999/', '//[::1]:99999/openapi.json', 'http://[::1/', '//%E0%A4%A/index.html'].flatMap((path) =>
+      ['GET', 'HEAD'].map((method) => ({ method, path })),
+    ),
+  )('answers the malformed request target $method $path with a 404 and keeps serving', async ({ method, path }) => {
+    const res = await rawRequest(withPage.url, { method, path })
+    expect(res.status).toBe(404)
+    if (method === 'GET') expect(JSON.parse(res.text).error.code).toBe('ROUTE_NOT_FOUND')
+    expect((await rawRequest(withPage.url, { method: 'GET', path: '/openapi.json' })).status).toBe(200)
   })
 })
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LocalRuntime } from '../../../bin/local/runtime.js'
-import { ERROR_STATUS } from '../../../functions/core/errors.js'
+import { ERROR_STATUS } from '../../../functions/core/middleware/http-errors.js'
 import { MAX_CONFIRM_BATCH } from '../../../functions/core/schemas.js'
 import { ApiClient, resetState, startRuntime, tokenFor } from '../../fixtures/pipeline.js'
 import { forgeToken, rawRequest, stateFingerprint, unsignedToken, type RawResponse, type StateFingerprint } from '../../fixtures/security.js'

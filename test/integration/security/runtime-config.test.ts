@@ -47,6 +47,25 @@ describe('per-owner presign rate limit', () => {
     expect((await greedy.list()).status).toBe(200)
   })
 
+  it('counts files, not requests: a batch is charged per valid item and refused as a whole, and a refusal costs nothing', async () => {
+    const folder = await client('folder')
+    const item = (name: string) => ({ filename: name, external_id: 'e' })
+    const first = await folder.presign({ uploads: [item('a.csv'), { ...item('b.png'), content_type: 'image/png' }, item('b.csv')] })
+    expect(first.status).toBe(200)
+    expect(first.json.files).toHaveLength(2)
+    const before = await fileCount()
+
+    const over = await folder.presign({ uploads: [item('c.csv'), item('d.csv')] })
+    expect(over.status).toBe(429)
+    expect(over.json.error.code).toBe('RATE_LIMITED')
+    expect(Number(over.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+    expect(await fileCount()).toBe(before)
+
+    // The refused batch was refunded: one more file still fits in the budget of three.
+    expect((await folder.presign(item('c.csv'))).status).toBe(201)
+    expect((await folder.presign(item('d.csv'))).status).toBe(429)
+  })
+
   it('counts a refused presign against nobody: invalid input is rejected before the limiter', async () => {
     const careless = await client('careless')
     for (let i = 0; i < RATE_LIMIT + 2; i++) {

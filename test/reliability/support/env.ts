@@ -1,15 +1,10 @@
-import { applyLocalEnvironment } from '../../../bin/local/environment.js'
+import { applyIsolatedEnvironment } from '../../fixtures/env.js'
 
 /**
- * The reliability suite's environment: its own database, Redis index, bucket and queue names, so a
- * run never touches `npm start`'s data or the integration tier's. Short visibility timeouts and a
- * low maxReceiveCount make redelivery and the DLQ observable within a test.
+ * The reliability suite's settings: short visibility timeouts and a low maxReceiveCount make redelivery and the
+ * DLQ observable within a test.
  */
-export const RELIABILITY_OVERRIDES = {
-  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/upload_pipeline_reliability',
-  REDIS_URL: 'redis://127.0.0.1:6379/14',
-  FILES_BUCKET_NAME: 'upload-pipeline-reliability',
-  QUEUE_NAME_PREFIX: 'upload-pipeline-reliability',
+export const RELIABILITY_SETTINGS = {
   QUEUE_VISIBILITY_TIMEOUT: '2',
   STALE_CLAIM_SECONDS: '2',
   MAX_RECEIVE_COUNT: '3',
@@ -23,15 +18,12 @@ export const RELIABILITY_OVERRIDES = {
 } as const
 
 /**
- * Several people (and their `npm test`) may run the suite on one machine at once: each run gets a
- * database of its own, named after the run id the global setup sets and the workers inherit.
+ * Its own database, Redis index, bucket and queues (test/fixtures/env.ts). Several people (and their `npm test`)
+ * may run the suite on one machine at once: each run also gets a database of its own, named after the run id the
+ * global setup sets and the workers inherit.
  */
 export function applyReliabilityEnvironment(env: NodeJS.ProcessEnv = process.env): void {
-  const run = env.RELIABILITY_RUN_ID
-  applyLocalEnvironment(env, {
-    ...RELIABILITY_OVERRIDES,
-    ...(run ? { DATABASE_URL: `${RELIABILITY_OVERRIDES.DATABASE_URL}_${run}` } : {}),
-  })
+  applyIsolatedEnvironment({ name: 'reliability', redisDb: 14, databaseSuffix: env.RELIABILITY_RUN_ID }, RELIABILITY_SETTINGS, env)
 }
 
 /** `npm run reliability` sets RELIABILITY_FULL=1: the issue's sizes. Otherwise a CI-sized subset. */

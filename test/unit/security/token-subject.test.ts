@@ -25,13 +25,19 @@ describe('the owner taken from the token subject', () => {
   it.each([
     ['missing', {}],
     ['empty', { sub: '' }],
+    // A claim that arrives with its JSON type must not become an owner: ["alice"] and '["alice"]' would be one.
     ['a number', { sub: 42 }],
+    ['an array', { sub: ['alice'] }],
+    ['an object', { sub: { id: 'alice' } }],
+    ['null', { sub: null }],
+    ['a boolean', { sub: true }],
     [`longer than ${MAX_SUBJECT_LENGTH} characters`, { sub: 'a'.repeat(MAX_SUBJECT_LENGTH + 1) }],
     ['carrying a NUL, which Postgres text cannot store', { sub: 'alice\u0000' }],
     ['an unpaired surrogate, which would collide with U+FFFD', { sub: 'alice\udc00' }],
   ])('is refused with 401 when it is %s', async (_, claims) => {
     const response = await call(claims)
     expect(response.statusCode).toBe(401)
+    expect(response.headers).toMatchObject({ 'WWW-Authenticate': 'Bearer' })
     expect(JSON.parse(response.body!).error.code).toBe('UNAUTHORIZED')
   })
 
