@@ -26,6 +26,8 @@ const single = (type: string): string => {
 const FILES_BUCKET = 'DataFilesBucketB56395FD'
 const FILES_QUEUE = 'DataFilesQueueC9571A9B'
 const DEAD_LETTER_QUEUE = 'DataFilesDeadLetterQueue676DFB76'
+const SCAN_RESULTS_QUEUE = 'DataScanResultsQueue4A77DF3F'
+const SCAN_RESULTS_DEAD_LETTER_QUEUE = 'DataScanResultsDeadLetterQueue66831DDC'
 
 describe('the HTTP API', () => {
   it.each(routes as readonly Route[])('serves $method $path through its own function', (route) => {
@@ -343,7 +345,7 @@ describe('stateful resources', () => {
       cache: logicalIdsOf(template(), 'AWS::ElastiCache::ServerlessCache'),
     }).toEqual({
       buckets: ['DataAccessLogsBucketC3B60382', FILES_BUCKET],
-      queues: [DEAD_LETTER_QUEUE, FILES_QUEUE],
+      queues: [DEAD_LETTER_QUEUE, FILES_QUEUE, SCAN_RESULTS_DEAD_LETTER_QUEUE, SCAN_RESULTS_QUEUE],
       cluster: ['DataDatabaseA9E9E962'],
       instances: ['DataDatabaseReader1BB0E4A90', 'DataDatabaseWriter76FFF88A'],
       secret: ['DataDatabaseSecret0CD5E47D'],
