@@ -73,6 +73,8 @@ const stack = new UploadPipelineStack(app, context.string('stackName', 'UploadPi
   },
   logRetention: logRetentionDays as RetentionDays,
   alarmEmail: context.optionalString('alarmEmail'),
+  // On unless `-c malwareScanning=false`.
+  malwareScanning: context.boolean('malwareScanning', true),
   tunables: {
     uploadUrlTtlSeconds: context.optionalNumber('uploadUrlTtlSeconds'),
     downloadUrlTtlSeconds: context.optionalNumber('downloadUrlTtlSeconds'),

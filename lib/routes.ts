@@ -18,7 +18,7 @@ export interface Route {
 }
 
 /** The queues of `lib/settings.ts`; each consumer reads exactly one. */
-export type QueueName = 'files' | 'webhooks' | 'webhook-results'
+export type QueueName = 'files' | 'webhooks' | 'webhook-results' | 'scan-results'
 
 export interface QueueConsumer {
   readonly id: string
@@ -91,6 +91,16 @@ export const queueConsumers = [
     id: 'RecordWebhookResults',
     queue: 'webhook-results',
     entry: 'functions/record-webhook-results.ts',
+    batchSize: 10,
+    maxBatchingWindowSeconds: 0,
+    maxConcurrency: 5,
+    timeoutSeconds: 30,
+  },
+  {
+    // GuardDuty Malware Protection's verdicts, put on the queue by its rule (lib/constructs/malware-protection.ts).
+    id: 'ApplyScanResult',
+    queue: 'scan-results',
+    entry: 'functions/apply-scan-result.ts',
     batchSize: 10,
     maxBatchingWindowSeconds: 0,
     maxConcurrency: 5,

@@ -52,6 +52,15 @@ export const queues = [
     retentionSeconds: 4 * DAY_SECONDS,
     deadLetterRetentionSeconds: 14 * DAY_SECONDS,
   },
+  {
+    // GuardDuty Malware Protection's verdicts (EventBridge rule -> queue -> ApplyScanResult).
+    name: 'scan-results',
+    urlVariable: 'SCAN_RESULTS_QUEUE_URL',
+    maxReceiveCount: 5,
+    retentionSeconds: 4 * DAY_SECONDS,
+    // A verdict that could not be applied is the evidence of which file still waits for one.
+    deadLetterRetentionSeconds: 14 * DAY_SECONDS,
+  },
 ] as const satisfies readonly QueueSettings[]
 
 /** Local queues are named `<prefix>-<name>` (dead-letter queues `<prefix>-<name>-dlq`). */

@@ -5,6 +5,7 @@ import { Api, type JwtSettings } from './constructs/api.js'
 import type { AppFunctionDefaults } from './constructs/app-function.js'
 import { Data, type CacheSettings, type DatabaseSettings } from './constructs/data.js'
 import { Migrations } from './constructs/migrations.js'
+import { MalwareProtection } from './constructs/malware-protection.js'
 import { Monitoring } from './constructs/monitoring.js'
 import { Network } from './constructs/network.js'
 import { pipelineEnvironment, visibilityTimeoutSeconds } from './settings.js'
@@ -31,6 +32,11 @@ export interface UploadPipelineStackProps extends StackProps {
   readonly logRetention: logs.RetentionDays
   readonly tunables?: PipelineTunables
   readonly alarmEmail?: string
+  /**
+   * GuardDuty Malware Protection on the files bucket, with its verdicts applied before a file is SYNCED. Off, files
+   * are served unscanned (functions get MALWARE_SCANNER=off).
+   */
+  readonly malwareScanning: boolean
   /** See `AppFunctionDefaults.skipBundling`: infrastructure tests only. */
   readonly skipBundling?: boolean
 }
@@ -54,12 +60,21 @@ export class UploadPipelineStack extends Stack {
       logRetention: props.logRetention,
     })
 
+    // Off, the scan-results queue and its consumer stay (idle): only GuardDuty and the path of its events go.
+    const malwareProtection = props.malwareScanning
+      ? new MalwareProtection(this, 'MalwareProtection', { bucket: data.bucket, queues: data.queues['scan-results'] })
+      : undefined
+
     const functionDefaults: AppFunctionDefaults = {
       vpc: network.vpc,
       vpcSubnets: network.subnets,
       logRetention: props.logRetention,
       skipBundling: props.skipBundling,
-      environment: { ...tunablesEnvironment(props.tunables ?? {}), ...pipelineEnvironment() },
+      environment: {
+        ...tunablesEnvironment(props.tunables ?? {}),
+        ...pipelineEnvironment(),
+        MALWARE_SCANNER: malwareProtection ? 'guardduty' : 'off',
+      },
     }
     const api = new Api(this, 'Api', {
       resources: data,

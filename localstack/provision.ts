@@ -11,7 +11,13 @@
 import { realpathSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { CreateEventBusCommand, EventBridgeClient, ResourceAlreadyExistsException } from '@aws-sdk/client-eventbridge'
+import {
+  CreateEventBusCommand,
+  EventBridgeClient,
+  PutRuleCommand,
+  PutTargetsCommand,
+  ResourceAlreadyExistsException,
+} from '@aws-sdk/client-eventbridge'
 import { CreateBucketCommand, PutBucketCorsCommand, PutBucketVersioningCommand, S3Client, type CORSRule } from '@aws-sdk/client-s3'
 import {
   CreateQueueCommand,
@@ -23,6 +29,7 @@ import {
   SQSClient,
   type QueueAttributeName,
 } from '@aws-sdk/client-sqs'
+import { SCAN_RESULT_DETAIL_TYPE, SCAN_RESULT_SOURCE } from '../functions/core/guardduty.js'
 import type { QueueName } from '../lib/routes.js'
 import {
   BUCKET_CORS,
@@ -125,10 +132,12 @@ export async function provision(options: ProvisionOptions = {}): Promise<Provisi
   }
   const s3 = new S3Client({ ...clientConfig, forcePathStyle: true })
   const sqs = new SQSClient(clientConfig)
+  const eventBridge = new EventBridgeClient(clientConfig)
   try {
     await ensureBucket(s3, o.bucketName, o.corsAllowedOrigins)
     const provisioned = await Promise.all(queues.map((settings) => ensureQueuePair(sqs, o, settings)))
     const byName = Object.fromEntries(queues.map((q, i) => [q.name, provisioned[i]!])) as Record<QueueName, ProvisionedQueue>
+    await ensureScanResultRule(eventBridge, o, byName['scan-results'].arn)
     const files = byName.files
     const eventBusName = await ensureEventBus(clientConfig, o.eventBusName)
     return {
@@ -146,6 +155,7 @@ export async function provision(options: ProvisionOptions = {}): Promise<Provisi
   } finally {
     s3.destroy()
     sqs.destroy()
+    eventBridge.destroy()
   }
 }
 
@@ -165,6 +175,25 @@ async function ensureEventBus(
   } finally {
     eventBridge.destroy()
   }
+}
+
+/**
+ * The stack's scan-result rule (lib/constructs/malware-protection.ts), here on LocalStack's default bus: GuardDuty is
+ * not emulated, but an event put in the shape it sends reaches the scan-results queue the same way.
+ */
+async function ensureScanResultRule(eventBridge: EventBridgeClient, o: ResolvedOptions, queueArn: string): Promise<void> {
+  const name = localQueueName(o.queuePrefix, 'scan-results')
+  await eventBridge.send(
+    new PutRuleCommand({
+      Name: name,
+      EventPattern: JSON.stringify({
+        source: [SCAN_RESULT_SOURCE],
+        'detail-type': [SCAN_RESULT_DETAIL_TYPE],
+        detail: { s3ObjectDetails: { bucketName: [o.bucketName] } },
+      }),
+    }),
+  )
+  await eventBridge.send(new PutTargetsCommand({ Rule: name, Targets: [{ Id: 'scan-results-queue', Arn: queueArn }] }))
 }
 
 /** The attributes a queue of `lib/settings.ts` and its dead-letter queue get here: the stack's, unless overridden. */

@@ -2,6 +2,7 @@
 # Ensure every service the product and its tests need is up, starting whatever is down:
 #   PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379, the machine's one LocalStack (S3, SQS, EventBridge)
 #   127.0.0.1:4566 + provisioning (localstack/start.sh reuses it when another checkout started it).
+#   clamd 127.0.0.1:3310 for malware scanning (scripts/clamd.sh; one per machine too).
 # Idempotent, and fast when everything is already running.
 set -euo pipefail
 
@@ -52,3 +53,4 @@ redis_ping() { [[ $(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null) == PONG ]];
 ensure_postgres
 ensure_redis
 bash "$REPO_ROOT/localstack/start.sh"
+bash "$REPO_ROOT/scripts/clamd.sh"

@@ -81,6 +81,21 @@ export interface Config {
   readonly webhookRetryScheduleSeconds: readonly number[]
   /** How long a rotated-out secret keeps signing beside the new one. */
   readonly webhookSecretGraceSeconds: number
+  readonly malwareScanning: MalwareScanningConfig
+}
+
+/** Which scanner checks uploads before they are served, and what a file it cannot scan becomes. */
+export interface MalwareScanningConfig {
+  /** `clamav`: clamd INSTREAM inside the hash stage; `guardduty`: GuardDuty's result event; `off`: no scan. */
+  readonly scanner: 'clamav' | 'guardduty' | 'off'
+  readonly clamdHost: string
+  readonly clamdPort: number
+  /** A clamd that answers nothing for this long counts as unavailable: the file waits and is retried. */
+  readonly clamdTimeoutMs: number
+  /** Files larger than this are not sent to clamd; keep it at or below clamd's StreamMaxLength. */
+  readonly maxScanBytes: number
+  /** What a file that could not be scanned (over the limit, or GuardDuty UNSUPPORTED/FAILED) becomes: never SYNCED. */
+  readonly unscannable: 'quarantine' | 'fail'
 }
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -144,6 +159,14 @@ export function loadConfig(env: Env = process.env): Config {
     }
     return Object.freeze(values)
   }
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const raw = env[name]?.trim().toLowerCase()
+    if (raw === undefined || raw === '') return fallback
+    if (!(allowed as readonly string[]).includes(raw)) {
+      throw new ConfigError(`Environment variable ${name} must be one of ${allowed.join(', ')}, got "${raw}"`)
+    }
+    return raw as T
+  }
 
   const config: Config = {
     region: env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || required('AWS_REGION'),
@@ -189,6 +212,16 @@ export function loadConfig(env: Env = process.env): Config {
     webhookAllowPrivateNetworks: flag('WEBHOOK_ALLOW_PRIVATE_NETWORKS', false),
     webhookRetryScheduleSeconds: seconds('WEBHOOK_RETRY_SCHEDULE_SECONDS', DEFAULT_RETRY_SCHEDULE_SECONDS),
     webhookSecretGraceSeconds: integer('WEBHOOK_SECRET_GRACE_SECONDS', 86_400, 0),
+    // On unless switched off: with no clamd the files wait rather than pass unscanned.
+    malwareScanning: Object.freeze({
+      scanner: oneOf('MALWARE_SCANNER', ['clamav', 'guardduty', 'off'] as const, 'clamav'),
+      clamdHost: env.CLAMD_HOST?.trim() || '127.0.0.1',
+      clamdPort: integer('CLAMD_PORT', 3310, 1),
+      clamdTimeoutMs: integer('CLAMD_TIMEOUT_MS', 30_000, 1),
+      // clamd's StreamMaxLength default (25M), which scripts/clamd.sh also sets.
+      maxScanBytes: integer('MALWARE_SCAN_MAX_BYTES', 25 * 1024 ** 2, 1),
+      unscannable: oneOf('MALWARE_UNSCANNABLE', ['quarantine', 'fail'] as const, 'quarantine'),
+    }),
   }
   // Larger files go in parts; inline content must fit Lambda's 6 MB response once base64-encoded.
   if (config.maxFileSize > S3_MAX_OBJECT_SIZE) {

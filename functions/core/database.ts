@@ -48,6 +48,10 @@ export interface FilesTable {
   uploaded_at: NullableTimestamp
   claimed_at: NullableTimestamp
   synced_at: NullableTimestamp
+  /** A verdict that arrived on its own (GuardDuty), for `scan_version_id` of the object. */
+  scan_verdict: ScanVerdictColumn | null
+  scan_detail: string | null
+  scan_version_id: string | null
   /** The storage multipart upload a large file is assembled from; null for a presigned POST. */
   upload_id: string | null
   part_size: NullableInt8
@@ -60,6 +64,8 @@ export interface FilesTable {
   /** When a DELETED file's object, parts and cache entry were last removed; null while still to do. */
   purged_at: NullableTimestamp
 }
+
+export type ScanVerdictColumn = 'CLEAN' | 'INFECTED' | 'UNSCANNABLE'
 
 export interface OutboxTable {
   // bigserial: pg returns int8 as a string.

@@ -8,6 +8,7 @@ import type { InspectorFactory } from './inspection.js'
 import { ConfigError } from './config.js'
 import type { EventBus } from './event-bus.js'
 import type { MessageQueue } from './queue.js'
+import { createScanner, type MalwareScanner } from './scanner.js'
 import { sniffContentType } from './sniff.js'
 import { createObjectStore, createS3Client, type ObjectStore } from './storage.js'
 
@@ -24,6 +25,8 @@ export interface Deps {
   /** The sender's attempt results, back to the recorder (WEBHOOK_RESULTS_QUEUE_URL). */
   readonly webhookResultsQueue: MessageQueue
   readonly cache: ContentCache
+  /** Undefined when malware scanning is switched off (MALWARE_SCANNER=off). */
+  readonly scanner: MalwareScanner | undefined
   /** Checks run on the hash stage's single read of each object (see `ContentInspector`). */
   readonly inspectors: readonly InspectorFactory[]
   readonly logger: Logger
@@ -88,6 +91,7 @@ export function createDeps(config: Config): Deps {
 
       ping: async () => (await redis.get()).cache.ping(),
     },
+    scanner: createScanner(config.malwareScanning),
     inspectors: [sniffContentType],
     logger,
     async close() {

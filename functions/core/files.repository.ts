@@ -1,5 +1,5 @@
 import { type Kysely, sql, type Transaction } from 'kysely'
-import type { Database, FileRow, NewFileRow } from './database.js'
+import type { Database, FileRow, NewFileRow, ScanVerdictColumn } from './database.js'
 import { fileEvent, type FileEventType } from './events.js'
 import type { FailureCode, FileRecord, FileStatus } from './files.js'
 
@@ -57,6 +57,9 @@ export function toFile(row: FileRow): FileRecord {
     syncedAt: row.synced_at,
     objectVersionId: row.object_version_id,
     hashedBytes: Number(row.hashed_bytes),
+    scan: row.scan_verdict
+      ? { verdict: row.scan_verdict, detail: row.scan_detail ?? '', versionId: row.scan_version_id }
+      : null,
     multipart:
       row.upload_id === null
         ? null
@@ -197,17 +200,19 @@ export async function markFailed(
 /**
  * The scanner found malware: `from` -> QUARANTINED (MALWARE_DETECTED), with its `file.quarantined`
  * event; with a claim, only for the claim's holder. The object stays for review and is never served.
+ * A file the scanner could not scan is held the same way, as NOT_SCANNED (MALWARE_UNSCANNABLE=quarantine).
  */
 export async function markQuarantined(
   db: Db,
   file: Pick<FileRecord, 'id' | 'claimedAt'>,
   from: FileStatus,
   message: string,
+  code: Extract<FailureCode, 'MALWARE_DETECTED' | 'NOT_SCANNED'> = 'MALWARE_DETECTED',
 ): Promise<boolean> {
   const moved = await finalTransition(db, 'file.quarantined', (trx) => {
     let query = trx
       .updateTable('files')
-      .set({ status: 'QUARANTINED', error_code: 'MALWARE_DETECTED', error_message: message, updated_at: sql`now()` })
+      .set({ status: 'QUARANTINED', error_code: code, error_message: message, updated_at: sql`now()` })
       .where('id', '=', file.id)
       .where('status', '=', from)
     if (from === 'SYNCING' && file.claimedAt) query = query.where('claimed_at', '=', file.claimedAt)
@@ -421,4 +426,60 @@ export async function findUnpurged(db: Db, limit: number): Promise<FileRecord[]>
 
 export async function markPurged(db: Db, id: string): Promise<void> {
   await db.updateTable('files').set({ purged_at: sql`now()` }).where('id', '=', id).where('status', '=', 'DELETED').execute()
+}
+
+// Malware scanning: the join of an asynchronous verdict (GuardDuty) with the hash.
+
+/**
+ * Records a scanner's verdict on whichever file owns `objectKey`, while that file may still be settled
+ * (PENDING: the scan of a POST can finish before the confirm). A later verdict replaces an earlier one.
+ */
+export async function recordScanVerdict(
+  db: Db,
+  objectKey: string,
+  scan: { verdict: ScanVerdictColumn; detail: string; versionId: string | null },
+): Promise<FileRecord | undefined> {
+  const row = await db
+    .updateTable('files')
+    .set({ scan_verdict: scan.verdict, scan_detail: scan.detail.slice(0, 1000), scan_version_id: scan.versionId, updated_at: sql`now()` })
+    .where('object_key', '=', objectKey)
+    .where('status', 'in', ['PENDING', 'UPLOADED', 'SYNCING'])
+    // GuardDuty scans every version: once confirm pinned one, only that version's verdict counts.
+    .$if(scan.versionId !== null, (q) =>
+      q.where((eb) => eb.or([eb('object_version_id', 'is', null), eb('object_version_id', '=', scan.versionId)])),
+    )
+    .returningAll()
+    .executeTakeFirst()
+  return row && toFile(row)
+}
+
+/** The hash checked out but the verdict is still due: the file stays SYNCING with its digest recorded. */
+export async function recordHashed(db: Db, claim: FileRecord, sha256: string): Promise<boolean> {
+  const result = await db
+    .updateTable('files')
+    .set({ sha256, updated_at: sql`now()` })
+    .where('id', '=', claim.id)
+    .where('status', '=', 'SYNCING')
+    .where('claimed_at', '=', claim.claimedAt)
+    .executeTakeFirst()
+  return result.numUpdatedRows === 1n
+}
+
+/**
+ * SYNCING -> SYNCED, with its `file.synced` event, once both the digest and a clean verdict are recorded:
+ * made by whichever side came last.
+ */
+export async function markScannedSynced(db: Db, id: string): Promise<boolean> {
+  const moved = await finalTransition(db, 'file.synced', (trx) =>
+    trx
+      .updateTable('files')
+      .set({ status: 'SYNCED', synced_at: sql`now()`, updated_at: sql`now()` })
+      .where('id', '=', id)
+      .where('status', '=', 'SYNCING')
+      .where('sha256', 'is not', null)
+      .where('scan_verdict', '=', 'CLEAN')
+      .returningAll()
+      .execute(),
+  )
+  return moved.length === 1
 }

@@ -1,4 +1,4 @@
-import type { FileStatus } from './database.js'
+import type { FileStatus, ScanVerdictColumn } from './database.js'
 
 export type { FileStatus }
 
@@ -11,6 +11,8 @@ export type FailureCode =
   | 'CHECKSUM_MISMATCH'
   | 'TYPE_MISMATCH'
   | 'MALWARE_DETECTED'
+  /** The malware scanner could not scan it (over its size limit, a format it cannot open): never served. */
+  | 'NOT_SCANNED'
   | 'RETRIES_EXHAUSTED'
   | 'UPLOAD_EXPIRED'
 
@@ -35,6 +37,8 @@ export interface FileRecord {
   uploadedAt: Date | null
   claimedAt: Date | null
   syncedAt: Date | null
+  /** A verdict recorded before the file could be settled (GuardDuty); null until one arrives. */
+  scan: { verdict: ScanVerdictColumn; detail: string; versionId: string | null } | null
   /** The storage version confirm recorded: every read after confirm is pinned to it. */
   objectVersionId: string | null
   /** Bytes of the object the hash stage has covered so far (its last checkpoint). */

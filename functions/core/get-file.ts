@@ -61,7 +61,9 @@ export async function getFile(deps: Deps, ownerId: string, fileId: string): Prom
     }
     if (bytes) Object.assign(result.body, encodeContent(file.contentType, bytes))
   }
-  if (result.body.content === null && stored && CONFIRMED_STATUSES.includes(file.status)) {
+  // With a malware scanner, nothing is downloadable before its verdict: only a SYNCED file passed the scan.
+  const downloadable = deps.scanner ? file.status === 'SYNCED' : CONFIRMED_STATUSES.includes(file.status)
+  if (result.body.content === null && stored && downloadable) {
     result.body.download_url = await storage.presignGet(stored, {
       expiresInSeconds: config.downloadUrlTtlSeconds,
       contentType: safeDownloadContentType(file.contentType),

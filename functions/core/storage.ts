@@ -8,7 +8,9 @@ import {
   ListObjectVersionsCommand,
   GetObjectCommand,
   HeadBucketCommand,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
+  PutObjectTaggingCommand,
   ListPartsCommand,
   S3Client,
   S3ServiceException,
@@ -55,6 +57,8 @@ export interface ObjectStore {
    * them) and deletes every version and delete marker, so a versioned bucket keeps nothing either.
    */
   erase(key: string): Promise<void>
+  /** Adds `tags` to the pinned version's tags, keeping the others (GuardDuty's among them). */
+  tag(object: StoredObject, tags: Record<string, string>): Promise<void>
   ping(): Promise<void>
   /** Starts a multipart upload bound to the key, Content-Type and file-id metadata; returns its upload id. */
   createMultipart(key: string, options: { contentType: string; fileId: string }): Promise<string>
@@ -180,6 +184,23 @@ export function createObjectStore(client: S3Client, bucket: string): ObjectStore
         } catch (error) {
           unavailable(error)
         }
+      }
+    },
+
+    async tag(object, tags) {
+      try {
+        const target = { Bucket: bucket, Key: object.key, ...versionOf(object) }
+        const { TagSet = [] } = await client.send(new GetObjectTaggingCommand(target))
+        const merged = new Map(TagSet.map((t) => [t.Key, t.Value]))
+        for (const [name, value] of Object.entries(tags)) merged.set(name, value)
+        await client.send(
+          new PutObjectTaggingCommand({
+            ...target,
+            Tagging: { TagSet: [...merged].map(([Key, Value]) => ({ Key, Value })) },
+          }),
+        )
+      } catch (error) {
+        unavailable(error)
       }
     },
 

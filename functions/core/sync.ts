@@ -9,6 +9,7 @@ import {
   handOffClaim,
   markFailed,
   markSynced,
+  recordHashed,
   releaseClaim,
   resetHashCheckpoint,
   saveHashCheckpoint,
@@ -17,10 +18,16 @@ import { chunkCollector, HASHER_TAG, resumeHash, singlePassHash } from './hashin
 import { InspectionRun, type Verdict } from './inspection.js'
 import { leaseFileUploaded, publishLeased } from './outbox.js'
 import { ObjectGoneError, readInOrder } from './ranged-read.js'
+import { rejectUnclean, settleScanned } from './scan-verdicts.js'
+import { ScannerUnavailableError, type ScanVerdict } from './scanner.js'
 
 export type SyncOutcome =
   | 'SYNCED'
   | 'FAILED'
+  /** The malware scanner found a threat, or could not scan the file (see MALWARE_UNSCANNABLE). */
+  | 'QUARANTINED'
+  /** Hashed and verified; an asynchronous scanner's verdict (GuardDuty) will settle it. */
+  | 'AWAITING_SCAN'
   /** The invocation's time ran out: the hash state is saved and a continuation message is in the outbox. */
   | 'CONTINUED'
   /** A duplicate delivery of a file that is already SYNCED (or otherwise finished). */
@@ -64,6 +71,13 @@ export async function syncFile(deps: Deps, fileId: string, delivery: Delivery): 
   try {
     return await hashClaimed(deps, claim, deadlineOf(deps, delivery, startedAt))
   } catch (error) {
+    // A scanner outage never fails a file, nor passes it: it waits in UPLOADED. Past the last delivery the message
+    // goes to the DLQ, and the sweeper re-publishes the file once it has been idle for STUCK_AFTER_SECONDS.
+    if (error instanceof ScannerUnavailableError) {
+      await releaseClaim(db, claim).catch(() => false)
+      logger.warn('malware scanner unavailable; the file waits', { file_id: fileId, receive_count: delivery.receiveCount, error: error.message })
+      throw error
+    }
     if (delivery.receiveCount >= config.maxReceiveCount) {
       await markFailed(db, claim, 'SYNCING', 'RETRIES_EXHAUSTED', `gave up after ${delivery.receiveCount} attempts: ${String(error)}`.slice(0, 1000))
       logger.error('sync failed for the last time; message goes to the DLQ', { file_id: fileId, error: String(error) })
@@ -118,6 +132,8 @@ async function hashClaimed(deps: Deps, claim: FileRecord, deadline: number): Pro
 
   const stored = storedObjectOf(claim)
   if (!stored) return fail('UPLOAD_NOT_FOUND', 'the file was never confirmed')
+  // Verified by an earlier claim and waiting for an asynchronous verdict: nothing to read again.
+  if (claim.sha256) return afterScan(await settleScanned(deps, claim.id))
   const checkpoint = await findHashCheckpoint(db, claim.id)
   const resumable = stored.size > config.hashSinglePassMaxBytes || (checkpoint?.offset ?? 0) > 0
   const { hash, discarded } = resumable ? await resumeHash(checkpoint) : { hash: singlePassHash(), discarded: undefined }
@@ -128,6 +144,8 @@ async function hashClaimed(deps: Deps, claim: FileRecord, deadline: number): Pro
   const inspection = new InspectionRun(
     hash.offset === 0 ? deps.inspectors.flatMap((create) => create(claim) ?? []) : [],
   )
+  // Like an inspector, a scan that streams the object keeps it in this invocation (no checkpoint, no hand-off).
+  const scan = hash.offset === 0 ? deps.scanner?.begin({ size: stored.size }) : undefined
   // Only a file read whole in this invocation can be cached, and only once it is SYNCED.
   let kept: Uint8Array[] | undefined = hash.offset === 0 && stored.size <= config.cacheMaxBytes ? [] : undefined
   const collect = chunkCollector()
@@ -136,12 +154,16 @@ async function hashClaimed(deps: Deps, claim: FileRecord, deadline: number): Pro
   try {
     for await (const chunk of readInOrder(storage, stored, hash.offset, { rangeBytes: config.hashRangeBytes, concurrency: config.hashReadConcurrency })) {
       hash.update(chunk)
+      if (scan?.streams) await scan.update(chunk)
       kept?.push(chunk)
       collect(chunk.length)
       const verdict = await inspection.update(chunk)
-      if (verdict.kind !== 'ok') return await apply(verdict)
+      if (verdict.kind !== 'ok') {
+        scan?.abort()
+        return await apply(verdict)
+      }
       // A single-pass hash finishes here whatever the clock says: its objects fit one invocation by construction.
-      if (hash.offset >= stored.size || inspection.busy || !hash.resumable) continue
+      if (hash.offset >= stored.size || inspection.busy || scan?.streams || !hash.resumable) continue
 
       if (Date.now() >= deadline) {
         const handed = await db.transaction().execute(async (trx) => {
@@ -161,18 +183,36 @@ async function hashClaimed(deps: Deps, claim: FileRecord, deadline: number): Pro
       }
     }
   } catch (error) {
+    scan?.abort()
     if (error instanceof ObjectGoneError) return fail('UPLOAD_NOT_FOUND', 'the confirmed version is missing from storage')
     throw error
   }
   const verdict = await inspection.end()
-  if (verdict.kind !== 'ok') return apply(verdict)
+  if (verdict.kind !== 'ok') {
+    scan?.abort()
+    return apply(verdict)
+  }
 
   if (hash.offset !== stored.size) {
+    scan?.abort()
     return fail('SIZE_MISMATCH', `the object is ${hash.offset} bytes, ${stored.size} were confirmed`)
   }
   const sha256 = hash.digest()
   if (claim.expectedSha256 && claim.expectedSha256 !== sha256) {
+    scan?.abort()
     return fail('CHECKSUM_MISMATCH', `SHA-256 is ${sha256}, the client declared ${claim.expectedSha256}`)
+  }
+  const scanned = await scanVerdict(deps, scan, stored.size)
+  if (scanned.kind === 'infected' || scanned.kind === 'unscannable') {
+    const moved = await rejectUnclean(deps, claim, 'SYNCING', scanned)
+    if (!moved) return retaken(deps, claim)
+    await clearHashCheckpoint(db, claim.id)
+    return moved
+  }
+  if (scanned.kind === 'pending') {
+    if (!(await recordHashed(db, claim, sha256))) return retaken(deps, claim)
+    await clearHashCheckpoint(db, claim.id)
+    return afterScan(await settleScanned(deps, claim.id))
   }
   if (!(await markSynced(db, claim, sha256))) return retaken(deps, claim)
   await clearHashCheckpoint(db, claim.id)
@@ -187,3 +227,19 @@ function retaken(deps: Deps, claim: FileRecord): SyncOutcome {
   deps.logger.warn('claim was retaken before this worker finished; result discarded', { file_id: claim.id })
   return 'ALREADY_DONE'
 }
+
+/**
+ * The scanner's verdict on the bytes just hashed. A hash resumed from a checkpoint had no scan of its first bytes in
+ * this invocation; a scanner that needs to stream the object cannot vouch for it, so it is never clean.
+ */
+async function scanVerdict(deps: Deps, scan: ReturnType<NonNullable<Deps['scanner']>['begin']> | undefined, size: number): Promise<ScanVerdict> {
+  if (!deps.scanner) return { kind: 'clean' }
+  if (scan) return scan.finish()
+  const late = deps.scanner.begin({ size })
+  if (!late.streams) return late.finish()
+  late.abort()
+  return { kind: 'unscannable', reason: 'hashed across invocations from a checkpoint: the scan needs the object in one read' }
+}
+
+const afterScan = (outcome: Awaited<ReturnType<typeof settleScanned>>): SyncOutcome =>
+  outcome === 'AWAITING' ? 'AWAITING_SCAN' : outcome

@@ -39,7 +39,8 @@ const ACCESS = {
   ListParts: { bucket: ['parts'] },
   Health: { bucket: ['probe'], queues: { files: ['probe'] }, cache: ['connect'] },
   // send: a file whose hash outlasts one invocation is handed to a continuation message it publishes itself.
-  HashFile: { bucket: ['read'], cache: ['connect'], queues: { files: ['send'] } },
+  HashFile: { bucket: ['read', 'tag'], cache: ['connect'], queues: { files: ['send'] } },
+  ApplyScanResult: { bucket: ['tag'] },
   CreateWebhook: {},
   ListWebhooks: {},
   DeleteWebhook: {},

@@ -35,7 +35,7 @@ export const BUNDLE = {
   sourcesContent: false,
 } as const
 
-export type BucketAccess = 'read' | 'put' | 'delete' | 'erase' | 'probe' | 'parts' | 'abort'
+export type BucketAccess = 'read' | 'put' | 'delete' | 'erase' | 'probe' | 'parts' | 'abort' | 'tag'
 export type QueueAccess = 'send' | 'probe'
 export type CacheAccess = 'connect'
 export type EventsAccess = 'put'
@@ -222,6 +222,13 @@ export class AppFunction extends NodejsFunction {
         new iam.PolicyStatement({ actions: ['s3:ListBucket', 's3:ListBucketVersions', 's3:ListBucketMultipartUploads'], resources: [bucket.bucketArn] }),
       ],
       probe: [new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] })],
+      // Quarantine adds its tag to the pinned version's tags, which it reads first so as to keep GuardDuty's.
+      tag: [
+        new iam.PolicyStatement({
+          actions: ['s3:GetObjectTagging', 's3:PutObjectTagging', 's3:GetObjectVersionTagging', 's3:PutObjectVersionTagging'],
+          resources: [objects],
+        }),
+      ],
       parts: [new iam.PolicyStatement({ actions: ['s3:ListMultipartUploadParts'], resources: [objects] })],
       abort: [
         new iam.PolicyStatement({ actions: ['s3:AbortMultipartUpload'], resources: [objects] }),
@@ -230,7 +237,7 @@ export class AppFunction extends NodejsFunction {
     }
     const levels = new Set(access)
     for (const level of levels) for (const statement of statements[level]) this.addToRolePolicy(statement)
-    if (['read', 'put', 'delete', 'erase', 'parts', 'abort'].some((level) => levels.has(level as BucketAccess))) {
+    if (['read', 'put', 'delete', 'erase', 'parts', 'abort', 'tag'].some((level) => levels.has(level as BucketAccess))) {
       Validations.of(this).acknowledge({
         id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(bucket.node.defaultChild as CfnElement)}.Arn>/*]`,
         reason: 'Object keys are generated per upload, so object actions are granted on all keys of this one bucket.',

@@ -27,6 +27,8 @@ const FILES_BUCKET = 'DataFilesBucketB56395FD'
 const FILES_QUEUE = 'DataFilesQueueC9571A9B'
 const DEAD_LETTER_QUEUE = 'DataFilesDeadLetterQueue676DFB76'
 const OUTSIDE_VPC: readonly string[] = queueConsumers.filter((c) => 'network' in c && c.network === 'internet').map((c) => c.id)
+const SCAN_RESULTS_QUEUE = 'DataScanResultsQueue4A77DF3F'
+const SCAN_RESULTS_DEAD_LETTER_QUEUE = 'DataScanResultsDeadLetterQueue66831DDC'
 
 describe('the HTTP API', () => {
   it.each(routes as readonly Route[])('serves $method $path through its own function', (route) => {
@@ -350,11 +352,13 @@ describe('stateful resources', () => {
       queues: [
         DEAD_LETTER_QUEUE,
         FILES_QUEUE,
+        SCAN_RESULTS_DEAD_LETTER_QUEUE,
+        SCAN_RESULTS_QUEUE,
         'DataWebhookResultsDeadLetterQueue79D5EE30',
         'DataWebhookResultsQueue20B44D00',
         'DataWebhooksDeadLetterQueue24D65DA2',
         'DataWebhooksQueueF8A6D544',
-      ],
+      ].sort(),
       cluster: ['DataDatabaseA9E9E962'],
       instances: ['DataDatabaseReader1BB0E4A90', 'DataDatabaseWriter76FFF88A'],
       secret: ['DataDatabaseSecret0CD5E47D'],

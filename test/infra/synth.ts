@@ -23,6 +23,7 @@ export const testProps: UploadPipelineStackProps = {
   database: { minCapacity: 0.5, maxCapacity: 4, readers: 1, backupRetentionDays: 7 },
   cache: { maxDataGb: 5, maxEcpuPerSecond: 5000 },
   logRetention: RetentionDays.ONE_MONTH,
+  malwareScanning: true,
   skipBundling: true,
 }
 

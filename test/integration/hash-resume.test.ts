@@ -24,6 +24,8 @@ Object.assign(process.env, {
   HASH_READ_CONCURRENCY: '2',
   HASH_CHECKPOINT_BYTES: String(CHECKPOINT),
   HASH_INVOCATION_BUDGET_MS: '1',
+  // A streaming malware scan keeps a file in one invocation (no hand-off), which is what these tests force.
+  MALWARE_SCANNER: 'off',
   // Every object here takes the checkpointed hasher.
   HASH_SINGLE_PASS_MAX_BYTES: '0',
 })

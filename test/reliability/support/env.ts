@@ -12,6 +12,9 @@ export const RELIABILITY_SETTINGS = {
   PRESIGN_RATE_LIMIT: '0',
   LOG_LEVEL: 'ERROR',
   POWERTOOLS_LOG_LEVEL: 'ERROR',
+  // The scenarios hash objects up to GiBs, past clamd's stream limit, where scanning would quarantine them; a
+  // scanner outage has its own test (test/integration/scanning/clamav-pipeline.test.ts).
+  MALWARE_SCANNER: 'off',
 } as const
 
 /**

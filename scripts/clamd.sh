@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Ensure a clamd for malware scanning answers on 127.0.0.1:$CLAMD_PORT (default 3310), starting one when it does not.
+# One per machine, like LocalStack: its config, signatures, pid and log live in the machine-wide cache folder, so
+# every checkout shares it and a cleaned clone cannot break it.
+#
+#   bash scripts/clamd.sh          # install (if needed) + start (if needed)
+#   bash scripts/clamd.sh --print-dir
+#
+# The signature database is ONLY the project's test signature (EICAR, as an MD5 hash signature): this machine
+# has no route to ClamAV's mirrors. Wherever the internet is reachable, real signatures come from `freshclam`
+# (point its DatabaseDirectory at the same folder, or drop this DatabaseDirectory); see docs/SECURITY.md.
+set -euo pipefail
+
+readonly PORT=${CLAMD_PORT:-3310}
+readonly DIR=${CLAMD_HOME:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/upload-pipeline/clamav}
+readonly CONF=$DIR/clamd.conf
+readonly DB_DIR=$DIR/db
+readonly PID_FILE=$DIR/clamd.pid
+readonly LOG_FILE=$DIR/clamd.log
+readonly START_TIMEOUT=${CLAMD_START_TIMEOUT:-60}
+# The limits the pipeline's MALWARE_SCAN_MAX_BYTES must not exceed (functions/core/config.ts defaults to 25 MiB).
+readonly STREAM_MAX=${CLAMD_STREAM_MAX_LENGTH:-25M}
+
+log() { printf 'clamd: %s\n' "$*" >&2; }
+die() { printf 'clamd: error: %s\n' "$*" >&2; exit 1; }
+
+if [[ ${1:-} == --print-dir ]]; then printf '%s\n' "$DIR"; exit 0; fi
+
+# zPING over TCP, answered by PONG\0. bash's /dev/tcp keeps this free of netcat variants.
+ping_clamd() {
+  local reply
+  exec 8<>"/dev/tcp/127.0.0.1/$PORT" || return 1
+  printf 'zPING\0' >&8
+  reply=$(timeout 2 head -c 4 <&8 || true)
+  exec 8<&- 8>&-
+  [[ $reply == PONG ]]
+}
+
+ensure_packages() {
+  command -v clamd >/dev/null 2>&1 && return 0
+  command -v apt-get >/dev/null 2>&1 || die "clamd is not installed and apt-get is missing (install ClamAV's clamd 1.x)"
+  [[ $(id -u) == 0 ]] || die "clamd is not installed: run 'apt-get install -y clamav-daemon clamav' as root"
+  log "installing Debian's clamav-daemon and clamav"
+  # Lists emptied (e.g. by a slim image): refresh them first.
+  if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then apt-get update -qq; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clamav-daemon clamav >/dev/null \
+    || die "apt-get install clamav-daemon clamav failed"
+}
+
+write_config() {
+  mkdir -p "$DB_DIR"
+  # EICAR's MD5 and length (68 bytes), the hash signature ClamAV's official database uses (Win.Test.EICAR_HDB-1).
+  # A detection reports as Eicar-Test-Signature.UNOFFICIAL. The EICAR file itself is built by the tests.
+  printf '%s\n' '44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature' >"$DB_DIR/upload-pipeline-test.hdb"
+  # Written every run: a changed limit or port takes effect on the next start. Foreground: this script
+  # supervises the pid itself, and Debian's systemd unit refuses to start without the official main/daily DBs.
+  cat >"$CONF.tmp" <<EOF
+Foreground yes
+TCPSocket $PORT
+TCPAddr 127.0.0.1
+DatabaseDirectory $DB_DIR
+PidFile $PID_FILE
+LogFile $LOG_FILE
+LogTime yes
+# Limits are explicit: what the stream may carry and what the engine may scan. Past any of them clamd
+# would answer OK, unless AlertExceedsMax turns that into Heuristics.Limits.Exceeded.* FOUND.
+StreamMaxLength $STREAM_MAX
+MaxFileSize $STREAM_MAX
+MaxScanSize 100M
+AlertExceedsMax yes
+MaxThreads 4
+ReadTimeout 30
+CommandReadTimeout 10
+SelfCheck 0
+EOF
+  mv "$CONF.tmp" "$CONF"
+}
+
+running_pid() {
+  local pid
+  [[ -f $PID_FILE ]] || return 1
+  pid=$(<"$PID_FILE")
+  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q clamd || return 1
+  printf '%s\n' "$pid"
+}
+
+main() {
+  if ping_clamd 2>/dev/null; then return 0; fi
+  ensure_packages
+  mkdir -p "$DIR"
+  exec 9>"$DIR/start.lock"
+  flock -w "$((START_TIMEOUT + 30))" 9 || die "timed out waiting for another clamd.sh ($DIR/start.lock)"
+  if ping_clamd 2>/dev/null; then return 0; fi
+
+  if ! running_pid >/dev/null; then
+    write_config
+    log "starting clamd on 127.0.0.1:$PORT (config: $CONF, log: $LOG_FILE)"
+    # setsid + nohup: clamd outlives this script and the test run or terminal that started it.
+    setsid nohup clamd --foreground --config-file="$CONF" </dev/null >>"$DIR/clamd.out" 2>&1 9>&- &
+    printf '%s\n' "$!" >"$PID_FILE"
+  fi
+  local deadline=$((SECONDS + START_TIMEOUT))
+  until ping_clamd 2>/dev/null; do
+    if ! running_pid >/dev/null; then
+      tail -n 20 "$DIR/clamd.out" "$LOG_FILE" >&2 2>/dev/null || true
+      die "clamd exited before answering PING (log: $LOG_FILE)"
+    fi
+    ((SECONDS < deadline)) || die "clamd did not answer PING within ${START_TIMEOUT}s (log: $LOG_FILE)"
+    sleep 0.2
+  done
+  log "clamd answers on 127.0.0.1:$PORT"
+}
+
+main "$@"
