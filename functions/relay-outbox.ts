@@ -4,6 +4,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
 import middy from '@middy/core'
 import { deps, logger } from './core/deps.js'
 import { oldestUnpublishedAge, relayOutbox } from './core/outbox.js'
+import { dispatchDeliveries } from './core/webhook-delivery.js'
 
 const metrics = new Metrics({ namespace: 'UploadPipeline', serviceName: 'upload-pipeline' })
 
@@ -11,15 +12,17 @@ export const handler = middy()
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics))
   .handler(async () => {
-    const { db, queue } = deps()
-    const result = await relayOutbox(db, queue)
+    const { db, queue, bus } = deps()
+    const result = await relayOutbox(db, queue, { bus })
+    // New deliveries from this relay, and retries whose wait outlasted SQS's 15-minute delay.
+    const dispatched = await dispatchDeliveries(deps())
     const oldestAgeSeconds = await oldestUnpublishedAge(db)
     // The outbox-age alarm watches this: a relay that cannot publish shows as a growing age.
     metrics.addMetric('OutboxOldestAgeSeconds', MetricUnit.Seconds, oldestAgeSeconds)
     metrics.addMetric('OutboxPublished', MetricUnit.Count, result.published)
     metrics.addMetric('OutboxPublishFailed', MetricUnit.Count, result.failed)
     // Most sweeps find nothing to do: keep those out of the log unless debugging.
-    const log = result.published || result.failed ? logger.info : logger.debug
-    log.call(logger, 'outbox relayed', { ...result, oldest_unpublished_age_seconds: oldestAgeSeconds })
-    return { ...result, oldestAgeSeconds }
+    const log = result.published || result.failed || dispatched ? logger.info : logger.debug
+    log.call(logger, 'outbox relayed', { ...result, dispatched, oldest_unpublished_age_seconds: oldestAgeSeconds })
+    return { ...result, oldestAgeSeconds, dispatched }
   })

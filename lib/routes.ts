@@ -18,11 +18,16 @@ export interface Route {
 }
 
 /** The queues of `lib/settings.ts`; each consumer reads exactly one. */
-export type QueueName = 'files'
+export type QueueName = 'files' | 'webhooks' | 'webhook-results'
 
 export interface QueueConsumer {
   readonly id: string
   readonly queue: QueueName
+  /**
+   * `internet`: outside the VPC, with no route to the database, the cache or anything private: the
+   * webhook sender, which calls arbitrary public URLs. Default: inside the VPC.
+   */
+  readonly network?: 'vpc' | 'internet'
   readonly entry: string
   readonly batchSize: number
   readonly maxBatchingWindowSeconds: number
@@ -48,6 +53,12 @@ export const routes = [
   { id: 'DeleteFile', method: 'DELETE', path: '/files/{id}', entry: 'functions/delete-file.ts' },
   { id: 'SignParts', method: 'POST', path: '/files/{id}/parts', entry: 'functions/sign-parts.ts' },
   { id: 'ListParts', method: 'GET', path: '/files/{id}/parts', entry: 'functions/list-parts.ts' },
+  { id: 'CreateWebhook', method: 'POST', path: '/webhooks', entry: 'functions/create-webhook.ts' },
+  { id: 'ListWebhooks', method: 'GET', path: '/webhooks', entry: 'functions/list-webhooks.ts' },
+  { id: 'DeleteWebhook', method: 'DELETE', path: '/webhooks/{id}', entry: 'functions/delete-webhook.ts' },
+  { id: 'ListWebhookDeliveries', method: 'GET', path: '/webhooks/{id}/deliveries', entry: 'functions/list-webhook-deliveries.ts' },
+  // A new secret, shown once; the old one keeps signing beside it for WEBHOOK_SECRET_GRACE_SECONDS.
+  { id: 'RotateWebhookSecret', method: 'POST', path: '/webhooks/{id}/rotate-secret', entry: 'functions/rotate-webhook-secret.ts' },
   { id: 'Health', method: 'GET', path: '/health', entry: 'functions/health.ts', public: true },
 ] as const satisfies readonly Route[]
 
@@ -64,6 +75,26 @@ export const queueConsumers = [
     // window (HASH_READ_CONCURRENCY x HASH_RANGE_BYTES, 4 x 8 MiB by default) takes 32 MiB of it per record.
     timeoutSeconds: 300,
     memoryMb: 1024,
+  },
+  {
+    id: 'SendWebhooks',
+    queue: 'webhooks',
+    entry: 'functions/send-webhooks.ts',
+    network: 'internet',
+    batchSize: 10,
+    maxBatchingWindowSeconds: 0,
+    maxConcurrency: 10,
+    // Ten attempts in parallel, each cut off after 15 s (functions/core/webhooks.ts).
+    timeoutSeconds: 30,
+  },
+  {
+    id: 'RecordWebhookResults',
+    queue: 'webhook-results',
+    entry: 'functions/record-webhook-results.ts',
+    batchSize: 10,
+    maxBatchingWindowSeconds: 0,
+    maxConcurrency: 5,
+    timeoutSeconds: 30,
   },
 ] as const satisfies readonly QueueConsumer[]
 

@@ -37,6 +37,21 @@ export const queues = [
     // After the hash function gives up, a message here is the evidence of what failed and why.
     deadLetterRetentionSeconds: 14 * DAY_SECONDS,
   },
+  {
+    name: 'webhooks',
+    urlVariable: 'WEBHOOKS_QUEUE_URL',
+    maxReceiveCount: 5,
+    // Derivable: a delivery whose attempt never reports back is dispatched again when its lease ends.
+    retentionSeconds: 4 * DAY_SECONDS,
+    deadLetterRetentionSeconds: 14 * DAY_SECONDS,
+  },
+  {
+    name: 'webhook-results',
+    urlVariable: 'WEBHOOK_RESULTS_QUEUE_URL',
+    maxReceiveCount: 5,
+    retentionSeconds: 4 * DAY_SECONDS,
+    deadLetterRetentionSeconds: 14 * DAY_SECONDS,
+  },
 ] as const satisfies readonly QueueSettings[]
 
 /** Local queues are named `<prefix>-<name>` (dead-letter queues `<prefix>-<name>-dlq`). */

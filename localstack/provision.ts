@@ -11,6 +11,7 @@
 import { realpathSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { CreateEventBusCommand, EventBridgeClient, ResourceAlreadyExistsException } from '@aws-sdk/client-eventbridge'
 import { CreateBucketCommand, PutBucketCorsCommand, PutBucketVersioningCommand, S3Client, type CORSRule } from '@aws-sdk/client-s3'
 import {
   CreateQueueCommand,
@@ -35,6 +36,7 @@ import {
 export const DEFAULT_ENDPOINT = 'http://127.0.0.1:4566'
 export const DEFAULT_REGION = 'us-east-1'
 export const DEFAULT_BUCKET_NAME = 'upload-pipeline-files'
+export const DEFAULT_EVENT_BUS_NAME = 'upload-pipeline-events'
 export const DEFAULT_CORS_ALLOWED_ORIGINS: readonly string[] = ['http://localhost:3000', 'http://127.0.0.1:3000']
 
 export interface ProvisionOptions {
@@ -67,6 +69,8 @@ export interface ProvisionedQueue {
 }
 
 export interface ProvisionResult {
+  /** Undefined when LocalStack's events service did not answer (the bus is then missing). */
+  readonly eventBusName: string | undefined
   readonly bucketName: string
   readonly queues: Readonly<Record<QueueName, ProvisionedQueue>>
   /** The files queue's, as before there were several. */
@@ -84,7 +88,7 @@ export class ProvisionConfigError extends Error {
 }
 
 type ResolvedOptions = Required<Omit<ProvisionOptions, 'env' | 'visibilityTimeoutSeconds' | 'maxReceiveCount'>> &
-  Pick<ProvisionOptions, 'visibilityTimeoutSeconds' | 'maxReceiveCount'>
+  Pick<ProvisionOptions, 'visibilityTimeoutSeconds' | 'maxReceiveCount'> & { eventBusName: string }
 
 export function resolveProvisionOptions(options: ProvisionOptions = {}): ResolvedOptions {
   const env = options.env ?? process.env
@@ -96,6 +100,7 @@ export function resolveProvisionOptions(options: ProvisionOptions = {}): Resolve
     corsAllowedOrigins:
       options.corsAllowedOrigins ?? parseList(fromEnv('CORS_ALLOWED_ORIGINS')) ?? DEFAULT_CORS_ALLOWED_ORIGINS,
     queuePrefix: options.queuePrefix ?? fromEnv('QUEUE_NAME_PREFIX') ?? DEFAULT_QUEUE_PREFIX,
+    eventBusName: fromEnv('FILES_EVENT_BUS_NAME') ?? DEFAULT_EVENT_BUS_NAME,
     visibilityTimeoutSeconds:
       options.visibilityTimeoutSeconds ?? parseInteger('QUEUE_VISIBILITY_TIMEOUT', fromEnv('QUEUE_VISIBILITY_TIMEOUT')),
     maxReceiveCount: options.maxReceiveCount,
@@ -125,7 +130,9 @@ export async function provision(options: ProvisionOptions = {}): Promise<Provisi
     const provisioned = await Promise.all(queues.map((settings) => ensureQueuePair(sqs, o, settings)))
     const byName = Object.fromEntries(queues.map((q, i) => [q.name, provisioned[i]!])) as Record<QueueName, ProvisionedQueue>
     const files = byName.files
+    const eventBusName = await ensureEventBus(clientConfig, o.eventBusName)
     return {
+      eventBusName,
       bucketName: o.bucketName,
       queues: byName,
       queueName: files.name,
@@ -139,6 +146,24 @@ export async function provision(options: ProvisionOptions = {}): Promise<Provisi
   } finally {
     s3.destroy()
     sqs.destroy()
+  }
+}
+
+/** The bus, idempotently. A LocalStack without the events service leaves it out, with a warning naming the fix. */
+async function ensureEventBus(
+  clientConfig: { endpoint: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string } },
+  name: string,
+): Promise<string | undefined> {
+  const eventBridge = new EventBridgeClient(clientConfig)
+  try {
+    await eventBridge.send(new CreateEventBusCommand({ Name: name }))
+    return name
+  } catch (error) {
+    if (error instanceof ResourceAlreadyExistsException) return name
+    process.stderr.write(`provision: event bus ${name} not created (does LocalStack run SERVICES=s3,sqs,events?): ${String(error)}\n`)
+    return undefined
+  } finally {
+    eventBridge.destroy()
   }
 }
 

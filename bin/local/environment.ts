@@ -12,6 +12,9 @@ export const LOCAL_DEFAULTS: Readonly<Record<string, string>> = {
   S3_FORCE_PATH_STYLE: 'true',
   FILES_BUCKET_NAME: 'upload-pipeline-files',
   QUEUE_NAME_PREFIX: DEFAULT_QUEUE_PREFIX,
+  FILES_EVENT_BUS_NAME: 'upload-pipeline-events',
+  // Only the local runtime allows this, so a developer's receiver on 127.0.0.1 works; the stack never sets it.
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/upload_pipeline',
   // One pool serves every locally invoked function at once (on AWS each environment has its own).
   DATABASE_POOL_MAX: '20',

@@ -1,5 +1,6 @@
 import { S3_MAX_OBJECT_SIZE, S3_MAX_PART_SIZE, S3_MAX_POST_SIZE, S3_MIN_PART_SIZE } from './aws-limits.js'
 import { pipelineEnvironment } from '../../lib/settings.js'
+import { DEFAULT_RETRY_SCHEDULE_SECONDS } from './webhooks.js'
 
 /**
  * One typed, frozen configuration, parsed once per execution environment from the environment.
@@ -68,6 +69,18 @@ export interface Config {
    * where the budget comes from the Lambda context's remaining time alone.
    */
   readonly hashInvocationBudgetMs: number | undefined
+  /** The EventBridge bus every file event is put on (FILES_EVENT_BUS_NAME). */
+  readonly eventBusName: string | undefined
+  /** Where the relay hands webhook deliveries to the sender (WEBHOOKS_QUEUE_URL). */
+  readonly webhooksQueueUrl: string | undefined
+  /** Where the sender reports each attempt back (WEBHOOK_RESULTS_QUEUE_URL). */
+  readonly webhookResultsQueueUrl: string | undefined
+  /** Lets webhooks reach loopback and private addresses: the local runtime's default, never the stack's. */
+  readonly webhookAllowPrivateNetworks: boolean
+  /** Seconds to wait after each failed attempt; when they run out the endpoint is disabled. */
+  readonly webhookRetryScheduleSeconds: readonly number[]
+  /** How long a rotated-out secret keeps signing beside the new one. */
+  readonly webhookSecretGraceSeconds: number
 }
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -122,6 +135,16 @@ export function loadConfig(env: Env = process.env): Config {
     return raw.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)
   }
 
+  const seconds = (name: string, fallback: readonly number[]): readonly number[] => {
+    const raw = env[name]?.trim()
+    if (!raw) return fallback
+    const values = raw.split(',').map((s) => Number(s.trim()))
+    if (values.some((v) => !Number.isSafeInteger(v) || v < 0)) {
+      throw new ConfigError(`Environment variable ${name} must be comma-separated integers >= 0, got "${raw}"`)
+    }
+    return Object.freeze(values)
+  }
+
   const config: Config = {
     region: env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || required('AWS_REGION'),
     awsEndpointUrl: env.AWS_ENDPOINT_URL?.trim() || undefined,
@@ -160,6 +183,12 @@ export function loadConfig(env: Env = process.env): Config {
     hashCheckpointBytes: integer('HASH_CHECKPOINT_BYTES', 64 * 1024 ** 2, 1),
     hashSinglePassMaxBytes: integer('HASH_SINGLE_PASS_MAX_BYTES', 1024 ** 3, 0),
     hashInvocationBudgetMs: env.HASH_INVOCATION_BUDGET_MS?.trim() ? integer('HASH_INVOCATION_BUDGET_MS', 0, 1) : undefined,
+    eventBusName: env.FILES_EVENT_BUS_NAME?.trim() || undefined,
+    webhooksQueueUrl: env.WEBHOOKS_QUEUE_URL?.trim() || undefined,
+    webhookResultsQueueUrl: env.WEBHOOK_RESULTS_QUEUE_URL?.trim() || undefined,
+    webhookAllowPrivateNetworks: flag('WEBHOOK_ALLOW_PRIVATE_NETWORKS', false),
+    webhookRetryScheduleSeconds: seconds('WEBHOOK_RETRY_SCHEDULE_SECONDS', DEFAULT_RETRY_SCHEDULE_SECONDS),
+    webhookSecretGraceSeconds: integer('WEBHOOK_SECRET_GRACE_SECONDS', 86_400, 0),
   }
   // Larger files go in parts; inline content must fit Lambda's 6 MB response once base64-encoded.
   if (config.maxFileSize > S3_MAX_OBJECT_SIZE) {

@@ -5,6 +5,8 @@ import { type Config, loadConfig } from './config.js'
 import type { Database } from './database.js'
 import { createDb } from './db.js'
 import type { InspectorFactory } from './inspection.js'
+import { ConfigError } from './config.js'
+import type { EventBus } from './event-bus.js'
 import type { MessageQueue } from './queue.js'
 import { sniffContentType } from './sniff.js'
 import { createObjectStore, createS3Client, type ObjectStore } from './storage.js'
@@ -15,6 +17,12 @@ export interface Deps {
   readonly db: Kysely<Database>
   readonly storage: ObjectStore
   readonly queue: MessageQueue
+  /** The event bus, when FILES_EVENT_BUS_NAME is set; the relay publishes final-state events only with one. */
+  readonly bus: EventBus | undefined
+  /** Webhook deliveries, for the sender outside the VPC (WEBHOOKS_QUEUE_URL). */
+  readonly webhookQueue: MessageQueue
+  /** The sender's attempt results, back to the recorder (WEBHOOK_RESULTS_QUEUE_URL). */
+  readonly webhookResultsQueue: MessageQueue
   readonly cache: ContentCache
   /** Checks run on the hash stage's single read of each object (see `ContentInspector`). */
   readonly inspectors: readonly InspectorFactory[]
@@ -43,6 +51,19 @@ export function createDeps(config: Config): Deps {
     const client = createSqsClient(config)
     return { client, queue: createMessageQueue(client, config.queueUrl) }
   })
+  const queueAt = (url: string | undefined, variable: string): MessageQueue => {
+    const queue = onFirstUse(async () => {
+      if (!url) throw new ConfigError(`Missing required environment variable ${variable}`)
+      const { createMessageQueue } = await import('./queue.js')
+      return createMessageQueue((await sqs.get()).client, url)
+    })
+    return { sendBatch: async (messages) => (await queue.get()).sendBatch(messages), ping: async () => (await queue.get()).ping() }
+  }
+  const eventBridge = onFirstUse(async () => {
+    const { createEventBridgeClient, createEventBus } = await import('./event-bus.js')
+    const client = createEventBridgeClient(config)
+    return { client, bus: createEventBus(client, config.eventBusName!) }
+  })
   const redis = onFirstUse(async () => {
     const { createContentCache, createRedisClient } = await import('./cache.js')
     const client = createRedisClient(config)
@@ -56,6 +77,9 @@ export function createDeps(config: Config): Deps {
       sendBatch: async (messages) => (await sqs.get()).queue.sendBatch(messages),
       ping: async () => (await sqs.get()).queue.ping(),
     },
+    bus: config.eventBusName ? { put: async (events) => (await eventBridge.get()).bus.put(events) } : undefined,
+    webhookQueue: queueAt(config.webhooksQueueUrl, 'WEBHOOKS_QUEUE_URL'),
+    webhookResultsQueue: queueAt(config.webhookResultsQueueUrl, 'WEBHOOK_RESULTS_QUEUE_URL'),
     cache: {
       get: async (fileId) => (await redis.get()).cache.get(fileId),
       set: async (fileId, content) => (await redis.get()).cache.set(fileId, content),
@@ -68,9 +92,10 @@ export function createDeps(config: Config): Deps {
     logger,
     async close() {
       await db.destroy()
-      const [cache, queue] = await Promise.all([redis.loaded(), sqs.loaded()])
+      const [cache, queue, bus] = await Promise.all([redis.loaded(), sqs.loaded(), eventBridge.loaded()])
       cache?.client.disconnect()
       queue?.client.destroy()
+      bus?.client.destroy()
       s3.destroy()
     },
   }

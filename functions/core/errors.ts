@@ -6,6 +6,7 @@ export const ERROR_CODES = [
   'VALIDATION_FAILED',
   'UNAUTHORIZED',
   'FILE_NOT_FOUND',
+  'WEBHOOK_NOT_FOUND',
   'ROUTE_NOT_FOUND',
   'METHOD_NOT_ALLOWED',
   'UPLOAD_NOT_FOUND',
@@ -75,3 +76,4 @@ export class DependencyUnavailableError extends Error {
 }
 
 export const fileNotFound = (): AppError => new AppError('FILE_NOT_FOUND', 'File not found')
+export const webhookNotFound = (): AppError => new AppError('WEBHOOK_NOT_FOUND', 'Webhook not found')

@@ -246,6 +246,9 @@ export async function markDeleted(db: Db, ownerId: string, id: string): Promise<
           error_code: null,
           error_message: null,
           claimed_at: null,
+          // A saved hash state can hold up to a block of the file's bytes.
+          hash_state: null,
+          hash_state_tag: null,
           purged_at: null,
           updated_at: sql`now()`,
         })

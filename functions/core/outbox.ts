@@ -3,6 +3,9 @@ import { settleConcurrent } from './concurrency.js'
 import type { Database } from './database.js'
 import type { MessageQueue } from './queue.js'
 import { SQS_MAX_BATCH } from './aws-limits.js'
+import { type EventBus, PUT_EVENTS_MAX_ENTRIES } from './event-bus.js'
+import type { FileEvent } from './events.js'
+import { expandDeliveries } from './webhooks.repository.js'
 
 export const FILE_UPLOADED = 'file.uploaded'
 
@@ -55,6 +58,12 @@ async function insertEvents(trx: Transaction<Database>, fileIds: readonly string
 }
 
 export interface RelayOptions {
+  /**
+   * Where final-state events (file.synced, file.failed, ...) go, besides a webhook delivery per
+   * subscribed endpoint. Without it the relay publishes only file.uploaded rows and leaves the
+   * others for a relay that has one.
+   */
+  bus?: EventBus
   /** Rows claimed per transaction. */
   batchSize?: number
   /** Stop after this many rounds (the periodic sweep drains until empty by default). */
@@ -90,6 +99,8 @@ const RELAY_LANES = 2
  * SendMessageBatch ten messages a call and ten calls at a time (across two lanes of rounds), and in the same transaction marks the sent rows published and
  * schedules failed ones for a retry with exponential backoff. A crash after sending and before
  * commit republishes those rows: delivery is at least once and the consumer is idempotent.
+ * file.uploaded rows go to the files queue; final-state events go to the event bus (`options.bus`)
+ * and become one webhook delivery per subscribed endpoint, recorded in the same transaction.
  */
 export async function relayOutbox(db: Kysely<Database>, queue: MessageQueue, options: RelayOptions = {}): Promise<RelayResult> {
   const batchSize = options.batchSize ?? DEFAULT_ROUND_SIZE
@@ -101,21 +112,38 @@ export async function relayOutbox(db: Kysely<Database>, queue: MessageQueue, opt
     while (started < maxRounds) {
       started += 1
       const round = await db.transaction().execute(async (trx) => {
-        const rows = await trx
+        let claim = trx
           .selectFrom('outbox')
-          .select(['id', 'file_id', 'event_type', 'attempts'])
+          .select(['id', 'file_id', 'event_type', 'attempts', 'payload'])
           .where('published_at', 'is', null)
           .where('next_attempt_at', '<=', sql<Date>`now()`)
-          // Final-state events are not hash work; they wait for the fan-out to the bus and webhooks.
-          .where('event_type', '=', FILE_UPLOADED)
           .orderBy('id')
           .limit(batchSize)
           .forUpdate()
           .skipLocked()
-          .execute()
+        if (!options.bus) claim = claim.where('event_type', '=', FILE_UPLOADED)
+        const rows = await claim.execute()
         if (rows.length === 0) return undefined
 
-        const failures = await sendEvents(queue, rows.map((r) => ({ id: r.id, fileId: r.file_id })), sendConcurrency)
+        const uploaded = rows.filter((r) => r.event_type === FILE_UPLOADED)
+        const final = rows.filter((r) => r.event_type !== FILE_UPLOADED)
+        const failures = await sendEvents(queue, uploaded.map((r) => ({ id: r.id, fileId: r.file_id })), sendConcurrency)
+        if (final.length && options.bus) {
+          for (const [id, reason] of await putEvents(options.bus, final.map((r) => ({ outboxId: r.id, event: r.payload as unknown as FileEvent })))) {
+            failures.set(id, reason)
+          }
+        }
+        if (final.length) {
+          // In this transaction, so the deliveries exist once the row counts as published. Also when the bus
+          // refused the event: the row is retried for the bus, and its deliveries are not added twice.
+          await expandDeliveries(
+            trx,
+            final.map((r) => {
+              const event = r.payload as unknown as FileEvent
+              return { fileId: r.file_id, eventId: event.id, type: event.type, payload: event }
+            }),
+          )
+        }
         const sent = rows.filter((r) => !failures.has(r.id)).map((r) => r.id)
         if (sent.length) {
           await trx.updateTable('outbox').set({ published_at: sql`now()`, last_error: null }).where('id', 'in', sent).execute()
@@ -166,6 +194,22 @@ async function sendEvents(queue: MessageQueue, events: readonly LeasedEvent[], c
       for (const e of batches[i]!) failures.set(e.id, String(outcome.reason))
     }
   })
+  return failures
+}
+
+/** Puts events on the bus ten to a call; returns the reason for each outbox row whose event was not accepted. */
+async function putEvents(bus: EventBus, rows: readonly { outboxId: string; event: FileEvent }[]): Promise<Map<string, string>> {
+  const failures = new Map<string, string>()
+  for (let i = 0; i < rows.length; i += PUT_EVENTS_MAX_ENTRIES) {
+    const chunk = rows.slice(i, i + PUT_EVENTS_MAX_ENTRIES)
+    try {
+      const { failed } = await bus.put(chunk.map((r) => r.event))
+      const byEventId = new Map(chunk.map((r) => [r.event.id, r.outboxId]))
+      for (const f of failed) failures.set(byEventId.get(f.id)!, f.reason)
+    } catch (error) {
+      for (const r of chunk) failures.set(r.outboxId, String(error))
+    }
+  }
   return failures
 }
 

@@ -10,6 +10,8 @@ export interface QueueMessage {
   /** Unique within one batch; the caller's id for matching results. */
   id: string
   body: string
+  /** Held back this long before it can be received (SQS allows up to 900 s). */
+  delaySeconds?: number
 }
 
 /** What the relay needs from the queue. */
@@ -45,7 +47,7 @@ export function createMessageQueue(client: SQSClient, queueUrl: string): Message
         const result = await client.send(
           new SendMessageBatchCommand({
             QueueUrl: queueUrl,
-            Entries: messages.map((m) => ({ Id: m.id, MessageBody: m.body })),
+            Entries: messages.map((m) => ({ Id: m.id, MessageBody: m.body, ...(m.delaySeconds ? { DelaySeconds: m.delaySeconds } : {}) })),
           }),
         )
         return { failed: (result.Failed ?? []).map((f) => ({ id: f.Id ?? '', reason: f.Message ?? f.Code ?? 'unknown' })) }

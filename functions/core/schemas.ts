@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { S3_MAX_PARTS } from './aws-limits.js'
 import { FILENAME_PATTERN, MAX_FILENAME_LENGTH, PRINTABLE_PATTERN, hasLoneSurrogate } from './rules.js'
+import { FILE_EVENT_TYPES } from './events.js'
 
 // No control characters: these strings end up in logs, headers and the database. No lone
 // surrogates either: encoding would silently turn them into U+FFFD. Lengths count code points, as
@@ -195,4 +196,62 @@ export const fileUploadedMessage = z.object({
   event: z.literal('file.uploaded'),
   file_id: fileId,
   outbox_id: z.string().optional(),
+})
+
+const eventType = z.enum(FILE_EVENT_TYPES)
+
+/** A message on the webhooks queue (functions/core/webhooks.ts DeliveryMessage). */
+export const deliveryMessage = z.object({
+  delivery_id: z.string(),
+  webhook_id: z.uuid(),
+  attempt: z.number().int().positive(),
+  url: z.string(),
+  secrets: z.array(z.string()).min(1),
+  event_id: z.string(),
+  event_type: eventType,
+  body: z.string(),
+})
+
+/** A message on the webhook results queue. */
+export const attemptResult = z.object({
+  delivery_id: z.string(),
+  attempt: z.number().int().positive(),
+  status_code: z.number().int().nullable(),
+  error: z.string().nullable(),
+  at: z.iso.datetime(),
+})
+
+export const webhookIdParams = z.object({ id: z.uuid({ error: 'must be a UUID' }) })
+
+export const createWebhookRequest = z.object({
+  url: z.string().min(1).max(2048),
+  events: z.array(eventType).min(1).max(5).optional(),
+  description: printable(500).optional(),
+})
+export type CreateWebhookRequest = z.infer<typeof createWebhookRequest>
+
+const webhookView = z.object({
+  id: z.uuid(),
+  url: z.string(),
+  events: z.array(eventType),
+  description: z.string().nullable(),
+  created_at: z.iso.datetime(),
+  disabled_at: z.iso.datetime().nullable(),
+  disabled_reason: z.string().nullable(),
+})
+
+export const createWebhookResponse = webhookView.omit({ disabled_at: true, disabled_reason: true }).extend({ secret: z.string() })
+export const rotateSecretResponse = z.object({ id: z.uuid(), secret: z.string(), previous_secret_expires_at: z.iso.datetime() })
+export const listWebhooksResponse = z.object({ webhooks: z.array(webhookView) })
+export const deliveriesResponse = z.object({
+  deliveries: z.array(
+    z.object({
+      event_id: z.string(),
+      type: z.string(),
+      attempt: z.number().int(),
+      status_code: z.number().int().nullable(),
+      error: z.string().nullable(),
+      at: z.iso.datetime(),
+    }),
+  ),
 })

@@ -64,7 +64,7 @@ export async function sweepFiles(deps: Deps): Promise<SweepResult> {
 
   const erased = await purgeDeletedFiles(deps, SWEEP_LIMIT)
 
-  const relay = await relayOutbox(db, deps.queue)
+  const relay = await relayOutbox(db, deps.queue, { bus: deps.bus })
   const purged = await purgePublished(db, config.outboxRetentionHours)
   return { expired: expired.length, aborted, republished: republished.length, published: relay.published, purged, erased }
 }

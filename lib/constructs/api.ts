@@ -8,7 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs'
 import * as events from 'aws-cdk-lib/aws-events'
 import * as targets from 'aws-cdk-lib/aws-events-targets'
 import { Construct } from 'constructs'
-import { queueConsumers, routes, scheduledTasks, type Route } from '../routes.js'
+import { queueConsumers, routes, scheduledTasks, type QueueConsumer, type Route } from '../routes.js'
 import {
   AppFunction,
   type AppFunctionDefaults,
@@ -40,8 +40,16 @@ const ACCESS = {
   Health: { bucket: ['probe'], queues: { files: ['probe'] }, cache: ['connect'] },
   // send: a file whose hash outlasts one invocation is handed to a continuation message it publishes itself.
   HashFile: { bucket: ['read'], cache: ['connect'], queues: { files: ['send'] } },
-  RelayOutbox: { queues: { files: ['send'] } },
-  SweepFiles: { bucket: ['delete', 'erase', 'abort'], queues: { files: ['send'] }, cache: ['connect'] },
+  CreateWebhook: {},
+  ListWebhooks: {},
+  DeleteWebhook: {},
+  ListWebhookDeliveries: {},
+  RotateWebhookSecret: {},
+  SendWebhooks: { queues: { 'webhook-results': ['send'] } },
+  // send: a retry due within SQS's 15-minute delay is queued straight away.
+  RecordWebhookResults: { queues: { webhooks: ['send'] } },
+  RelayOutbox: { queues: { files: ['send'], webhooks: ['send'] }, events: ['put'] },
+  SweepFiles: { bucket: ['delete', 'erase', 'abort'], queues: { files: ['send'] }, cache: ['connect'], events: ['put'] },
 } as const satisfies Record<FunctionId, FunctionAccess>
 
 export interface JwtSettings {
@@ -71,8 +79,10 @@ export class Api extends Construct {
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id)
     const { resources } = props
-    const defineFunction = (fnId: FunctionId, spec: Omit<AppFunctionProps, keyof AppFunctionDefaults>) =>
-      new AppFunction(this, fnId, { ...props.functionDefaults, ...spec }).bind(resources, ACCESS[fnId])
+    const defineFunction = (fnId: FunctionId, spec: Omit<AppFunctionProps, keyof AppFunctionDefaults>, network: 'vpc' | 'internet' = 'vpc') =>
+      network === 'vpc'
+        ? new AppFunction(this, fnId, { ...props.functionDefaults, ...spec }).bind(resources, ACCESS[fnId])
+        : new AppFunction(this, fnId, { ...props.functionDefaults, vpc: undefined, ...spec }).bindOutsideVpc(resources, ACCESS[fnId])
 
     this.httpApi = new apigw.HttpApi(this, 'HttpApi', {
       description: 'Upload pipeline HTTP API (payload format 2.0)',
@@ -141,12 +151,14 @@ export class Api extends Construct {
       functions.push(fn)
     }
 
-    for (const consumer of queueConsumers) {
-      const fn = defineFunction(consumer.id, {
-        entry: consumer.entry,
-        memoryMb: consumer.memoryMb,
-        timeoutSeconds: consumer.timeoutSeconds,
-      })
+    for (const consumer of queueConsumers as readonly (QueueConsumer & { id: FunctionId })[]) {
+      // The webhook sender calls arbitrary public URLs: outside the VPC it has no path to anything private even
+      // if an address check were bypassed, and it needs no NAT; its queue message carries all it needs.
+      const fn = defineFunction(
+        consumer.id,
+        { entry: consumer.entry, memoryMb: consumer.memoryMb, timeoutSeconds: consumer.timeoutSeconds },
+        consumer.network,
+      )
       fn.addEventSource(
         new SqsEventSource(resources.queues[consumer.queue].queue, {
           batchSize: consumer.batchSize,

@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib'
 import * as ec2 from 'aws-cdk-lib/aws-ec2'
+import type * as events from 'aws-cdk-lib/aws-events'
 import * as iam from 'aws-cdk-lib/aws-iam'
 import * as lambda from 'aws-cdk-lib/aws-lambda'
 import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs'
@@ -37,6 +38,7 @@ export const BUNDLE = {
 export type BucketAccess = 'read' | 'put' | 'delete' | 'erase' | 'probe' | 'parts' | 'abort'
 export type QueueAccess = 'send' | 'probe'
 export type CacheAccess = 'connect'
+export type EventsAccess = 'put'
 
 /** What a function needs to reach the database: the proxy it connects through, as which user, to which database. */
 export interface DatabaseEndpoint {
@@ -61,6 +63,7 @@ export interface PipelineResources {
   readonly queues: Readonly<Record<QueueName, { readonly queue: sqs.IQueue }>>
   readonly database: DatabaseEndpoint
   readonly cache: CacheEndpoint
+  readonly eventBus: events.IEventBus
 }
 
 /** What a function may do with each resource; an omitted resource gets its environment variable only. */
@@ -68,10 +71,12 @@ export interface FunctionAccess {
   readonly bucket?: readonly BucketAccess[]
   readonly queues?: { readonly [Q in QueueName]?: readonly QueueAccess[] }
   readonly cache?: readonly CacheAccess[]
+  readonly events?: readonly EventsAccess[]
 }
 
 export interface AppFunctionDefaults {
-  readonly vpc: ec2.IVpc
+  /** Undefined only for a function that must reach the internet and nothing private (the webhook sender). */
+  readonly vpc: ec2.IVpc | undefined
   readonly vpcSubnets: ec2.SubnetSelection
   readonly logRetention: logs.RetentionDays
   /** Tunables every function receives (names from `functions/core/config.ts`). */
@@ -111,7 +116,7 @@ export class AppFunction extends NodejsFunction {
       description: props.entry,
       logGroup,
       vpc: props.vpc,
-      vpcSubnets: props.vpcSubnets,
+      vpcSubnets: props.vpc ? props.vpcSubnets : undefined,
       retryAttempts: props.retryAttempts,
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
@@ -163,6 +168,29 @@ export class AppFunction extends NodejsFunction {
     return this.bindBucket(resources.bucket, ...(access.bucket ?? []))
       .bindDatabase(resources.database)
       .bindCache(resources.cache, ...(access.cache ?? []))
+      .bindEventBus(resources.eventBus, ...(access.events ?? []))
+  }
+
+  /**
+   * For a function outside the VPC: the same environment (the shared config requires every location), but no
+   * network path to the database or the cache and no database grant; only the queues and bus in `access`.
+   */
+  bindOutsideVpc(resources: PipelineResources, access: FunctionAccess): this {
+    for (const settings of queues) {
+      this.bindQueue(resources.queues[settings.name].queue, settings.urlVariable, ...(access.queues?.[settings.name] ?? []))
+    }
+    const { database } = resources
+    this.addEnvironment('DATABASE_URL', `postgres://${database.username}@${database.proxy.endpoint}:${database.port}/${database.databaseName}?sslmode=verify-full`)
+    return this.bindBucket(resources.bucket, ...(access.bucket ?? []))
+      .bindCache(resources.cache)
+      .bindEventBus(resources.eventBus, ...(access.events ?? []))
+  }
+
+  /** Sets `FILES_EVENT_BUS_NAME`; `put` grants PutEvents on that bus only. */
+  bindEventBus(bus: events.IEventBus, ...access: EventsAccess[]): this {
+    this.addEnvironment('FILES_EVENT_BUS_NAME', bus.eventBusName)
+    if (access.includes('put')) bus.grantPutEventsTo(this)
+    return this
   }
 
   /**

@@ -5,6 +5,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs'
 import * as rds from 'aws-cdk-lib/aws-rds'
 import * as s3 from 'aws-cdk-lib/aws-s3'
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager'
+import * as events from 'aws-cdk-lib/aws-events'
 import * as sqs from 'aws-cdk-lib/aws-sqs'
 import { Construct } from 'constructs'
 import type { QueueName } from '../routes.js'
@@ -53,6 +54,8 @@ export class Data extends Construct {
   /** The files queue and its dead-letter queue. */
   readonly queue: sqs.Queue
   readonly deadLetterQueue: sqs.Queue
+  /** Every final-state event (`Source: upload-pipeline`), archived for replay (docs/RUNBOOK.md). */
+  readonly eventBus: events.EventBus
   readonly databaseSecret: secretsmanager.ISecret
   readonly databaseClusterArn: string
   readonly database: DatabaseEndpoint
@@ -64,6 +67,12 @@ export class Data extends Construct {
     this.queues = Object.fromEntries(queues.map((q) => [q.name, this.createQueues(q)])) as Data['queues']
     this.queue = this.queues.files.queue
     this.deadLetterQueue = this.queues.files.deadLetterQueue
+    this.eventBus = new events.EventBus(this, 'FilesEventBus', { description: 'Upload pipeline file events' })
+    this.eventBus.archive('FilesEventArchive', {
+      description: 'Every upload-pipeline event, for replay',
+      eventPattern: { source: ['upload-pipeline'] },
+      retention: Duration.days(30),
+    })
     const database = this.createDatabase(props)
     this.databaseSecret = database.secret
     this.databaseClusterArn = database.clusterArn

@@ -54,6 +54,8 @@ export class Network extends Construct {
     endpointSecurityGroup.addIngressRule(ec2.Peer.ipv4(props.cidr), ec2.Port.tcp(443), 'HTTPS from the VPC')
     const endpointOptions = { securityGroups: [endpointSecurityGroup], open: false }
     this.vpc.addInterfaceEndpoint('SqsEndpoint', { service: ec2.InterfaceVpcEndpointAwsService.SQS, ...endpointOptions })
+    // The relay puts file events on the bus from inside the VPC.
+    this.vpc.addInterfaceEndpoint('EventsEndpoint', { service: ec2.InterfaceVpcEndpointAwsService.EVENTBRIDGE, ...endpointOptions })
     this.secretsManagerEndpoint = this.vpc.addInterfaceEndpoint('SecretsManagerEndpoint', {
       service: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
       ...endpointOptions,

@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { webFallback } from '../../bin/local/web.js'
 import type { LocalRuntime } from '../../bin/local/runtime.js'
 import { ApiClient, postToStorage, resetState, root, startRuntime, tokenFor } from '../fixtures/pipeline.js'
-import { S3_MAX_OBJECT_SIZE } from '../../functions/core/aws-limits.js'
 
 // ajv-formats is CommonJS: under NodeNext its default export arrives wrapped.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default

@@ -58,8 +58,11 @@ describe('the HTTP middleware stack', () => {
     })
   })
 
-  it('challenges with WWW-Authenticate whenever core refuses the caller as unauthenticated', async () => {
-    const response = await failing(new UnauthorizedError('token revoked'))(apiEvent({ sub: 'a' }), context())
+  it.each([
+    ['an UnauthorizedError', new UnauthorizedError('token revoked')],
+    ['a plain error with the UNAUTHORIZED code', new AppError('UNAUTHORIZED', 'token revoked')],
+  ])('challenges with WWW-Authenticate whenever core refuses the caller as unauthenticated (%s)', async (_, error) => {
+    const response = await failing(error)(apiEvent({ sub: 'a' }), context())
     expect(response).toEqual({
       statusCode: 401,
       headers: { ...headers, 'WWW-Authenticate': 'Bearer' },

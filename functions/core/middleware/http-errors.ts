@@ -2,7 +2,6 @@ import {
   AppError,
   DependencyUnavailableError,
   RateLimitedError,
-  UnauthorizedError,
   type ErrorBody,
   type ErrorCode,
 } from '../errors.js'
@@ -12,6 +11,7 @@ export const ERROR_STATUS = {
   VALIDATION_FAILED: 400,
   UNAUTHORIZED: 401,
   FILE_NOT_FOUND: 404,
+  WEBHOOK_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   UPLOAD_NOT_FOUND: 409,
@@ -57,8 +57,8 @@ export function toHttpError(error: unknown): HttpErrorResponse {
 }
 
 function headersFor(error: AppError): Record<string, string> {
-  // RFC 6750 section 3: a 401 names the scheme the client must authenticate with.
-  if (error instanceof UnauthorizedError) return { 'WWW-Authenticate': 'Bearer' }
+  // RFC 6750 section 3: every 401 names the scheme the client must authenticate with.
+  if (error.code === 'UNAUTHORIZED') return { 'WWW-Authenticate': 'Bearer' }
   // RFC 9110 section 10.2.3: delay-seconds, a whole number.
   if (error instanceof RateLimitedError) return { 'Retry-After': String(Math.max(1, Math.ceil(error.retryAfterSeconds))) }
   return {}
