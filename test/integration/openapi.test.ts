@@ -3,6 +3,7 @@ import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { webFallback } from '../../bin/local/web.js'
+import { S3_MAX_OBJECT_SIZE } from '../../functions/core/aws-limits.js'
 import type { LocalRuntime } from '../../bin/local/runtime.js'
 import { ApiClient, postToStorage, resetState, root, startRuntime, tokenFor } from '../fixtures/pipeline.js'
 
