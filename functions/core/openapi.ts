@@ -16,6 +16,12 @@ import {
   presignResponse,
   signPartsRequest,
   signPartsResponse,
+  createWebhookRequest,
+  createWebhookResponse,
+  deliveriesResponse,
+  listWebhooksResponse,
+  rotateSecretResponse,
+  webhookIdParams,
 } from './schemas.js'
 
 /** The parts of a route-table entry the document needs; `lib/routes.ts` entries satisfy it. */
@@ -120,6 +126,39 @@ const OPERATIONS: Record<string, OperationSpec> = {
       headers: { 'X-Cache': 'HIT or MISS: where the inline content came from (absent when there is none)' },
     },
     errors: ['VALIDATION_FAILED', 'FILE_NOT_FOUND', ...COMMON_ERRORS],
+  },
+  CreateWebhook: {
+    summary: 'Register a webhook endpoint',
+    description:
+      'The URL must be http(s) without credentials and resolve only to public addresses. Deliveries follow Standard ' +
+      'Webhooks; `secret` (whsec_...) is shown only in this response.',
+    body: createWebhookRequest,
+    success: { status: 201, description: 'Registered', schema: createWebhookResponse },
+    errors: ['VALIDATION_FAILED', 'PAYLOAD_TOO_LARGE', ...COMMON_ERRORS],
+  },
+  ListWebhooks: {
+    summary: "The caller's webhook endpoints, without secrets",
+    success: { status: 200, description: 'Newest first', schema: listWebhooksResponse },
+    errors: COMMON_ERRORS,
+  },
+  DeleteWebhook: {
+    summary: 'Remove a webhook endpoint; its pending deliveries stop',
+    params: webhookIdParams,
+    success: { status: 204, description: 'Removed' },
+    errors: ['VALIDATION_FAILED', 'WEBHOOK_NOT_FOUND', ...COMMON_ERRORS],
+  },
+  ListWebhookDeliveries: {
+    summary: "An endpoint's delivery log, newest attempt first",
+    params: webhookIdParams,
+    success: { status: 200, description: 'Up to 100 attempts', schema: deliveriesResponse },
+    errors: ['VALIDATION_FAILED', 'WEBHOOK_NOT_FOUND', ...COMMON_ERRORS],
+  },
+  RotateWebhookSecret: {
+    summary: 'Rotate the signing secret',
+    description: 'The new secret is shown once; until `previous_secret_expires_at` every delivery carries both signatures.',
+    params: webhookIdParams,
+    success: { status: 200, description: 'Rotated', schema: rotateSecretResponse },
+    errors: ['VALIDATION_FAILED', 'WEBHOOK_NOT_FOUND', ...COMMON_ERRORS],
   },
   DeleteFile: {
     summary: 'Delete a file from any state',

@@ -181,6 +181,7 @@ export class AppFunction extends NodejsFunction {
     }
     const { database } = resources
     this.addEnvironment('DATABASE_URL', `postgres://${database.username}@${database.proxy.endpoint}:${database.port}/${database.databaseName}?sslmode=verify-full`)
+    this.addEnvironment('DATABASE_IAM_AUTH', 'true')
     return this.bindBucket(resources.bucket, ...(access.bucket ?? []))
       .bindCache(resources.cache)
       .bindEventBus(resources.eventBus, ...(access.events ?? []))

@@ -26,6 +26,7 @@ const single = (type: string): string => {
 const FILES_BUCKET = 'DataFilesBucketB56395FD'
 const FILES_QUEUE = 'DataFilesQueueC9571A9B'
 const DEAD_LETTER_QUEUE = 'DataFilesDeadLetterQueue676DFB76'
+const OUTSIDE_VPC: readonly string[] = queueConsumers.filter((c) => 'network' in c && c.network === 'internet').map((c) => c.id)
 
 describe('the HTTP API', () => {
   it.each(routes as readonly Route[])('serves $method $path through its own function', (route) => {
@@ -94,8 +95,10 @@ describe('the functions', () => {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
       Environment: { Variables: { NODE_OPTIONS: '--enable-source-maps' } },
-      VpcConfig: { SubnetIds: expect.any(Array) },
     })
+    // Only the webhook sender runs outside the VPC (lib/routes.ts `network: 'internet'`).
+    if (OUTSIDE_VPC.includes(id)) expect(fn.VpcConfig).toBeUndefined()
+    else expect(fn.VpcConfig).toMatchObject({ SubnetIds: expect.any(Array) })
     const logGroupId = fn.LoggingConfig.LogGroup.Ref
     expect(template().toJSON().Resources[logGroupId].Properties.RetentionInDays).toBe(30)
   })
@@ -150,7 +153,7 @@ describe('least privilege', () => {
   const bucketWriters = ['PresignUpload', 'ConfirmUploads', 'SignParts']
   const bucketReaders = ['ConfirmUploads', 'GetFile', 'HashFile']
   const bucketDeleters = ['DeleteFile', 'SweepFiles']
-  const queueSenders = ['ConfirmUploads', 'HashFile', 'RelayOutbox', 'SweepFiles']
+  const queueSenders = ['ConfirmUploads', 'HashFile', 'RelayOutbox', 'SweepFiles', 'SendWebhooks', 'RecordWebhookResults']
 
   it.each(Object.keys(entries))('%s has only the bucket and queue actions its job needs', (id) => {
     const actions = actionsOf(id)
@@ -168,9 +171,10 @@ describe('least privilege', () => {
     expect(consumers).toEqual(queueConsumers.map((c) => c.id))
   })
 
-  it.each(Object.keys(entries))('%s connects to the database through the proxy with IAM', (id) => {
+  it.each(Object.keys(entries))('%s connects to the database through the proxy with IAM, unless it runs outside the VPC', (id) => {
     const connect = functions[id]?.statements.find((s) => s.action === 'rds-db:connect')
-    expect(JSON.stringify(connect?.resource)).toContain('/uploads_admin')
+    if (OUTSIDE_VPC.includes(id)) expect(connect).toBeUndefined()
+    else expect(JSON.stringify(connect?.resource)).toContain('/uploads_admin')
   })
 
   it('opens the cache only to the functions that use it', () => {
@@ -343,7 +347,14 @@ describe('stateful resources', () => {
       cache: logicalIdsOf(template(), 'AWS::ElastiCache::ServerlessCache'),
     }).toEqual({
       buckets: ['DataAccessLogsBucketC3B60382', FILES_BUCKET],
-      queues: [DEAD_LETTER_QUEUE, FILES_QUEUE],
+      queues: [
+        DEAD_LETTER_QUEUE,
+        FILES_QUEUE,
+        'DataWebhookResultsDeadLetterQueue79D5EE30',
+        'DataWebhookResultsQueue20B44D00',
+        'DataWebhooksDeadLetterQueue24D65DA2',
+        'DataWebhooksQueueF8A6D544',
+      ],
       cluster: ['DataDatabaseA9E9E962'],
       instances: ['DataDatabaseReader1BB0E4A90', 'DataDatabaseWriter76FFF88A'],
       secret: ['DataDatabaseSecret0CD5E47D'],
