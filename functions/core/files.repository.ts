@@ -177,18 +177,22 @@ export async function markSynced(db: Db, claim: FileRecord, sha256: string): Pro
   return moved.length === 1
 }
 
-/** Marks a file FAILED from `from`, with its `file.failed` event; with a claim, only for the claim's holder. */
-export async function markFailed(
+/**
+ * `from` -> `to` with an error, and the move's event; with a claim, only for the claim's holder. The one guarded
+ * update behind every refusal of a file's content.
+ */
+async function markRefused(
   db: Db,
   file: Pick<FileRecord, 'id' | 'claimedAt'>,
   from: FileStatus,
+  to: { status: 'FAILED' | 'QUARANTINED'; event: 'file.failed' | 'file.quarantined' },
   code: FailureCode,
   message: string,
 ): Promise<boolean> {
-  const moved = await finalTransition(db, 'file.failed', (trx) => {
+  const moved = await finalTransition(db, to.event, (trx) => {
     let query = trx
       .updateTable('files')
-      .set({ status: 'FAILED', error_code: code, error_message: message, updated_at: sql`now()` })
+      .set({ status: to.status, error_code: code, error_message: message, updated_at: sql`now()` })
       .where('id', '=', file.id)
       .where('status', '=', from)
     if (from === 'SYNCING' && file.claimedAt) query = query.where('claimed_at', '=', file.claimedAt)
@@ -197,28 +201,30 @@ export async function markFailed(
   return moved.length === 1
 }
 
+/** Marks a file FAILED from `from`, with its `file.failed` event; with a claim, only for the claim's holder. */
+export function markFailed(
+  db: Db,
+  file: Pick<FileRecord, 'id' | 'claimedAt'>,
+  from: FileStatus,
+  code: FailureCode,
+  message: string,
+): Promise<boolean> {
+  return markRefused(db, file, from, { status: 'FAILED', event: 'file.failed' }, code, message)
+}
+
 /**
  * The scanner found malware: `from` -> QUARANTINED (MALWARE_DETECTED), with its `file.quarantined`
  * event; with a claim, only for the claim's holder. The object stays for review and is never served.
  * A file the scanner could not scan is held the same way, as NOT_SCANNED (MALWARE_UNSCANNABLE=quarantine).
  */
-export async function markQuarantined(
+export function markQuarantined(
   db: Db,
   file: Pick<FileRecord, 'id' | 'claimedAt'>,
   from: FileStatus,
   message: string,
   code: Extract<FailureCode, 'MALWARE_DETECTED' | 'NOT_SCANNED'> = 'MALWARE_DETECTED',
 ): Promise<boolean> {
-  const moved = await finalTransition(db, 'file.quarantined', (trx) => {
-    let query = trx
-      .updateTable('files')
-      .set({ status: 'QUARANTINED', error_code: code, error_message: message, updated_at: sql`now()` })
-      .where('id', '=', file.id)
-      .where('status', '=', from)
-    if (from === 'SYNCING' && file.claimedAt) query = query.where('claimed_at', '=', file.claimedAt)
-    return query.returningAll().execute()
-  })
-  return moved.length === 1
+  return markRefused(db, file, from, { status: 'QUARANTINED', event: 'file.quarantined' }, code, message)
 }
 
 /**
