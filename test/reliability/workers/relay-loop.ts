@@ -7,7 +7,7 @@ import { writeSync } from 'node:fs'
 import { sql } from 'kysely'
 import { loadConfig } from '../../../functions/core/config.js'
 import { createDeps } from '../../../functions/core/deps.js'
-import { relayOutbox } from '../../../functions/core/outbox.js'
+import { FILE_UPLOADED, relayOutbox } from '../../../functions/core/outbox.js'
 import type { MessageQueue } from '../../../functions/core/queue.js'
 
 const say = (line: Record<string, unknown>) => writeSync(1, `${JSON.stringify(line)}\n`)
@@ -34,6 +34,7 @@ for (;;) {
         .selectFrom('outbox')
         .select(sql<string>`count(*)`.as('n'))
         .where('published_at', 'is', null)
+        .where('event_type', '=', FILE_UPLOADED)
         .executeTakeFirstOrThrow()
       if (Number(row.n) === 0) break
     }
