@@ -151,7 +151,8 @@ export const listQuery = z.object({
 })
 export type ListQuery = z.infer<typeof listQuery>
 
-export const fileStatus = z.enum(['PENDING', 'UPLOADED', 'SYNCING', 'SYNCED', 'FAILED', 'EXPIRED'])
+// DELETED never reaches an HTTP answer (404), but it is the status a `file.deleted` event carries.
+export const fileStatus = z.enum(['PENDING', 'UPLOADED', 'SYNCING', 'SYNCED', 'FAILED', 'QUARANTINED', 'EXPIRED', 'DELETED'])
 
 export const fileView = z.object({
   id: z.uuid(),
