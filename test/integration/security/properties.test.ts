@@ -4,7 +4,7 @@ import type { LocalRuntime } from '../../../bin/local/runtime.js'
 import { ERROR_STATUS } from '../../../functions/core/middleware/http-errors.js'
 import { MAX_CONFIRM_BATCH } from '../../../functions/core/schemas.js'
 import { ApiClient, resetState, startRuntime, tokenFor } from '../../fixtures/pipeline.js'
-import { forgeToken, rawRequest, stateFingerprint, unsignedToken, type RawResponse, type StateFingerprint } from '../../fixtures/security.js'
+import { forgeToken, outboxDrained, rawRequest, stateFingerprint, unsignedToken, type RawResponse, type StateFingerprint } from '../../fixtures/security.js'
 
 /**
  * Property-based hostile input over every route: whatever the body, query, path id, headers or
@@ -34,6 +34,7 @@ beforeAll(async () => {
   seeded.aliceSynced = post.file_id
   seeded.alicePending = (await alice.presign({ filename: 'pending.csv', external_id: 'seed', file_size: 5 })).json.file_id
   seeded.bobPending = (await bob.presign({ filename: 'bob.csv', external_id: 'seed' })).json.file_id
+  await outboxDrained()
   baseline = await stateFingerprint()
 })
 afterAll(async () => {
