@@ -41,6 +41,9 @@ describe('the OpenAPI document, checked by the field\'s own tools', () => {
       'run', `${runtime.url}/openapi.json`,
       '--url', runtime.url,
       '--checks', 'all',
+      // A webhook URL the document can only describe as a URL must also resolve to a public address, which no
+      // generated host does on a machine without DNS: those refusals are the SSRF defence (webhooks.test.ts).
+      '--exclude-path-regex', '^/webhooks',
       '--header', `Authorization: Bearer ${token}`,
       '--max-examples', '25',
       // A fixed seed: a failure is reproducible with the same command.
