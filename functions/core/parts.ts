@@ -3,16 +3,12 @@ import { AppError, fileNotFound } from './errors.js'
 import type { FileRecord, MultipartPlan } from './files.js'
 import { findOwnedFile } from './files.repository.js'
 import { partLength, sha256Base64 } from './rules.js'
-import type { SignPartsRequest } from './schemas.js'
+import type { z } from 'zod'
+import type { SignPartsRequest, signPartsResponse } from './schemas.js'
 import type { StoredPart } from './storage.js'
 
-export interface SignedPart {
-  part_number: number
-  size: number
-  url: string
-  expires_at: string
-  headers: Record<string, string>
-}
+/** One signed part as the route answers it: the response schema is the one definition. */
+export type SignedPart = z.output<typeof signPartsResponse>['parts'][number]
 
 export interface PartsReport {
   part_size: number
