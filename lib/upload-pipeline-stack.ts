@@ -9,7 +9,7 @@ import { MalwareProtection } from './constructs/malware-protection.js'
 import { Monitoring } from './constructs/monitoring.js'
 import { Network } from './constructs/network.js'
 import { Site, type SiteBuild } from './constructs/site.js'
-import { pipelineEnvironment } from './settings.js'
+import { pipelineEnvironment, queueId, queues } from './settings.js'
 
 /** Optional overrides of the defaults in `functions/core/config.ts`; unset ones keep those defaults. */
 export interface PipelineTunables {
@@ -116,6 +116,10 @@ export class UploadPipelineStack extends Stack {
     new CfnOutput(this, 'BucketName', { value: data.bucket.bucketName })
     new CfnOutput(this, 'QueueUrl', { value: data.queue.queueUrl })
     new CfnOutput(this, 'DlqUrl', { value: data.deadLetterQueue.queueUrl })
+    // The other queues, for `npm run redrive -- --aws --queue-url ...` when their dead-letter alarm fires.
+    for (const { name } of queues.filter((q) => q.name !== 'files')) {
+      new CfnOutput(this, `${queueId(name)}QueueUrl`, { value: data.queues[name].queue.queueUrl })
+    }
     new CfnOutput(this, 'DatabaseSecretArn', { value: data.databaseSecret.secretArn })
     new CfnOutput(this, 'DatabaseClusterArn', { value: data.databaseClusterArn })
     new CfnOutput(this, 'MigrateFunctionName', { value: migrations.function.functionName })

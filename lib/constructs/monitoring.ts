@@ -63,7 +63,7 @@ export class Monitoring extends Construct {
       const everyMinute = { period: Duration.minutes(1), statistic: cloudwatch.Stats.MAXIMUM }
       const deadLetters = deadLetterQueue.metricApproximateNumberOfMessagesVisible(everyMinute)
       alarm(`${id}DeadLetterQueueNotEmpty`, {
-        alarmDescription: `A ${settings.name} message exhausted its ${settings.maxReceiveCount} receives. See docs/RUNBOOK.md, "Dead-letter queues".`,
+        alarmDescription: `A ${settings.name} message exhausted its ${settings.maxReceiveCount} receives. See docs/RUNBOOK.md, "Redriving a dead-letter queue".`,
         metric: deadLetters,
         threshold: 0,
         evaluationPeriods: 1,

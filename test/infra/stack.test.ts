@@ -542,7 +542,10 @@ describe('operations', () => {
 
   it('has a dashboard and the outputs ops need', () => {
     template().resourceCountIs('AWS::CloudWatch::Dashboard', 1)
-    const outputs = ['ApiUrl', 'SiteUrl', 'BucketName', 'QueueUrl', 'DlqUrl', 'DatabaseSecretArn', 'DatabaseClusterArn', 'MigrateFunctionName']
+    const outputs = [
+      ...['ApiUrl', 'SiteUrl', 'BucketName', 'QueueUrl', 'DlqUrl', 'DatabaseSecretArn', 'DatabaseClusterArn', 'MigrateFunctionName'],
+      ...['WebhooksQueueUrl', 'WebhookResultsQueueUrl', 'ScanResultsQueueUrl'],
+    ]
     for (const output of outputs) {
       template().hasOutput(output, {})
     }
