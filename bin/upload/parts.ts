@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { open } from 'node:fs/promises'
-import { httpPartsApi, uploadParts, type PartSource, type UploadPartsResult } from '../../client/src/multipart.js'
+import { UploadClient, uploadParts, type PartSource, type UploadPartsResult } from '../../client/src/index.js'
 
 /** A file on disk as the uploader reads it: each part read on demand at its offset, so memory holds only parts in flight. */
 async function fileSource(path: string, size: number): Promise<PartSource & { close(): Promise<void> }> {
@@ -40,7 +40,7 @@ export async function uploadFileParts(input: {
     return await uploadParts({
       fileId: input.fileId,
       source,
-      api: httpPartsApi({ baseUrl: input.api, token: input.token }),
+      api: new UploadClient({ baseUrl: input.api, token: input.token }),
       concurrency: input.parallel,
       checksums: true,
       onProgress: (p) => input.onProgress(p.bytesDone),
