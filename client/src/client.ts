@@ -1,4 +1,4 @@
-import { ApiError, SettleTimeoutError } from './errors.js'
+import { ApiError, NetworkError, SettleTimeoutError } from './errors.js'
 import {
   HttpStatusError,
   isNetworkError,
@@ -129,7 +129,7 @@ export class UploadClient implements PartsApi {
 
   /**
    * One API request, retried as `options.retry` allows, answering whatever the API answered (it throws only when no
-   * answer came: a network failure after its retries, or an abort). For integrators who want statuses and headers.
+   * answer came: a `NetworkError` after its retries, or the abort). For integrators who want statuses and headers.
    */
   async request<T = any>(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
     const mode = options.retry ?? (IDEMPOTENT_METHODS.has(method.toUpperCase()) ? 'idempotent' : 'unsent')
@@ -158,8 +158,8 @@ export class UploadClient implements PartsApi {
       if (mode !== 'none' && isRetryableStatus(answer.status)) throw new AnswerError(answer)
       return answer
     }
-    if (mode === 'none') return once()
     try {
+      if (mode === 'none') return await once()
       return await retry(once, {
         ...this.retryOptions,
         ...(options.signal ? { signal: options.signal } : {}),
@@ -172,6 +172,7 @@ export class UploadClient implements PartsApi {
     } catch (error) {
       // Out of retries on an answer: it is the answer.
       if (error instanceof AnswerError) return error.answer as ApiResponse<T>
+      if (isNetworkError(error) && !options.signal?.aborted) throw new NetworkError(`${method} ${url}`, error)
       throw error
     }
   }

@@ -19,6 +19,31 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * The API could not be reached (after the retries a request allows): no answer came. `code` is the socket error's
+ * (`ECONNREFUSED`, `ENOTFOUND`, …) where the platform says (Node does; browsers do not).
+ */
+export class NetworkError extends Error {
+  override readonly name = 'NetworkError'
+  readonly code: string | undefined
+  constructor(
+    readonly url: string,
+    cause: unknown,
+  ) {
+    const code = socketErrorCode(cause)
+    super(`cannot reach ${url}${code ? ` (${code})` : ''}`, { cause })
+    this.code = code
+  }
+}
+
+function socketErrorCode(error: unknown): string | undefined {
+  for (let cause = error as { code?: unknown; cause?: unknown; errors?: unknown[] } | undefined; cause; cause = cause.cause as typeof cause) {
+    if (typeof cause.code === 'string') return cause.code
+    if (Array.isArray(cause.errors)) return socketErrorCode(cause.errors[0])
+  }
+  return undefined
+}
+
 /** Storage refused a part for good: `body` is its XML error (e.g. BadDigest, SignatureDoesNotMatch). */
 export class PartUploadError extends Error {
   override readonly name = 'PartUploadError'

@@ -1,7 +1,7 @@
 export { UploadClient, type ApiResponse, type ClientOptions, type ListQuery, type RequestOptions, type RetryMode } from './client.js'
 export { postForm, type UploadOptions } from './upload.js'
 export { blobSource, partLength, uploadParts, type PartSource, type PartsApi, type UploadPartsOptions, type UploadPartsResult } from './multipart.js'
-export { ApiError, PartUploadError, SettleTimeoutError, StorageError } from './errors.js'
+export { ApiError, NetworkError, PartUploadError, SettleTimeoutError, StorageError } from './errors.js'
 export {
   backoffDelay,
   fetchWithRetry,

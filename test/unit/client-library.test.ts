@@ -3,6 +3,7 @@ import {
   ApiError,
   HttpStatusError,
   isNeverSentError,
+  NetworkError,
   retry,
   retryAfterDelay,
   SettleTimeoutError,
@@ -76,7 +77,9 @@ describe('the client library', () => {
 
     // A reset after sending may follow a presign the server carried out: a second would register a second file.
     const reset = scripted([socketError('ECONNRESET'), json(201, postUpload)])
-    await expect(client(reset.fetch).presign({ filename: 'a.csv', external_id: 'ext' })).rejects.toThrow('fetch failed')
+    const lost = await client(reset.fetch).presign({ filename: 'a.csv', external_id: 'ext' }).catch((e: unknown) => e)
+    expect(lost).toBeInstanceOf(NetworkError)
+    expect(lost).toMatchObject({ code: 'ECONNRESET', message: 'cannot reach POST http://api.invalid/files/presigned-upload (ECONNRESET)' })
     expect(reset.calls).toHaveLength(1)
 
     // So may a 500; a 503 says the service did nothing.
