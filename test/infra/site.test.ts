@@ -2,7 +2,9 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { App, Stack } from 'aws-cdk-lib'
 import { Match, Template } from 'aws-cdk-lib/assertions'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { loadConfig } from '../../functions/core/config.js'
+import { createObjectStore, createS3Client } from '../../functions/core/storage.js'
 import { SITE_CONFIG_KEY, Site, type SiteBuild } from '../../lib/constructs/site.js'
 import { STAND_IN_PAGE, type Json, logicalIdsOf, synthStack, testProps } from './synth.js'
 
@@ -18,6 +20,14 @@ const single = (t: Template, type: string): string => {
   return ids[0] as string
 }
 const ref = (logicalId: string) => ({ Ref: logicalId })
+
+/** What the stack gives a function that config.ts requires, on AWS (no endpoint override). */
+const LAMBDA_ENV = {
+  FILES_BUCKET_NAME: 'files-bucket',
+  FILES_QUEUE_URL: 'https://sqs.example.invalid/files',
+  DATABASE_URL: 'postgres://uploads_admin@proxy.example.invalid:5432/uploads',
+  REDIS_URL: 'rediss://cache.example.invalid:6379',
+}
 
 /** A CloudFormation string as text: `Fn::Join` flattened, `Ref`s and `Fn::GetAtt`s as `${...}`. */
 function text(value: Json): string {
@@ -111,6 +121,46 @@ describe('the distribution', () => {
       'https://*.execute-api.${AWS::Region}.${AWS::URLSuffix}',
       'https://*.s3.${AWS::Region}.${AWS::URLSuffix}',
     ])
+  })
+})
+
+describe('the page’s connections', () => {
+  /** CSP host-source matching, for the `https://host` and `https://*.host` forms the policy uses. */
+  const allows = (sources: readonly string[], url: string) =>
+    sources.some((source) => {
+      const { protocol, host } = new URL(url)
+      if (!source.startsWith(`${protocol}//`)) return false
+      const pattern = source.slice(protocol.length + 2)
+      return pattern.startsWith('*.') ? host.endsWith(pattern.slice(1)) : host === pattern
+    })
+  const connectSources = (region: string, urlSuffix: string) => {
+    const policyId = single(template(), 'AWS::CloudFront::ResponseHeadersPolicy')
+    const csp = text(resources()[policyId].Properties.ResponseHeadersPolicyConfig.SecurityHeadersConfig.ContentSecurityPolicy.ContentSecurityPolicy)
+    const directive = csp.split(';').map((d) => d.trim()).find((d) => d.startsWith('connect-src '))!
+    return directive.replaceAll('${AWS::Region}', region).replaceAll('${AWS::URLSuffix}', urlSuffix).split(/\s+/).slice(1)
+  }
+
+  afterEach(() => {
+    vi.unstubAllEnvs()
+  })
+
+  // Signing is local: the functions' own S3 client, configured as on Lambda, hands out these URLs with no network.
+  it.each([
+    ['us-east-1', 'amazonaws.com'],
+    ['eu-central-1', 'amazonaws.com'],
+    ['cn-north-1', 'amazonaws.com.cn'],
+  ])('lets the page POST and PUT parts to the URLs the functions sign in %s, and call the API there', async (region, urlSuffix) => {
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIDEXAMPLE')
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'example-secret')
+    const config = loadConfig({ ...LAMBDA_ENV, AWS_REGION: region })
+    const store = createObjectStore(createS3Client(config), 'uploadpipeline-datafilesbucketb56395fd-1a2b3c4d5e6f')
+    const post = await store.presignPost({ key: 'uploads/owner/file', conditions: [], fields: {} }, 60)
+    const part = await store.presignPart({ key: 'uploads/owner/file', uploadId: 'upload', partNumber: 1, size: 5 }, 60)
+    const sources = connectSources(region, urlSuffix)
+    expect(allows(sources, post.url)).toBe(true)
+    expect(allows(sources, part)).toBe(true)
+    expect(allows(sources, `https://a1b2c3d4e5.execute-api.${region}.${urlSuffix}/files`)).toBe(true)
+    expect(allows(sources, 'https://attacker.example.com/')).toBe(false)
   })
 })
 
