@@ -252,3 +252,21 @@ describe('the client library', () => {
     expect([result, calls]).toEqual(['done', 5])
   })
 })
+
+describe('the client library bundle', () => {
+  it('bundles for a browser from its own sources alone: the schemas give types only, and nothing of Node or zod', async () => {
+    const { build } = await import('esbuild')
+    const result = await build({
+      entryPoints: [new URL('../../client/src/index.ts', import.meta.url).pathname],
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    })
+    const inputs = Object.keys(result.metafile.inputs)
+    expect(inputs.length).toBeGreaterThan(5)
+    expect(inputs.filter((path) => !path.startsWith('client/src/'))).toEqual([])
+  })
+})
