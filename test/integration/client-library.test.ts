@@ -91,6 +91,20 @@ describe('the client library against the runtime', () => {
     expect([again.status, done.length]).toEqual(['SYNCED', 1])
   })
 
+  it('manages webhook endpoints: create (secret once), list, deliveries, rotate the secret, delete', async () => {
+    const api = await libraryClient('hooked')
+    const created = await api.webhooks.create({ url: 'http://127.0.0.1:9/hooks', events: ['file.synced'], description: 'tests' })
+    expect(created).toMatchObject({ url: 'http://127.0.0.1:9/hooks', events: ['file.synced'], description: 'tests', secret: expect.stringMatching(/^whsec_/) })
+    expect((await api.webhooks.list()).map((w) => [w.id, w.disabled_at])).toEqual([[created.id, null]])
+    expect(await api.webhooks.deliveries(created.id)).toEqual([])
+    const rotated = await api.webhooks.rotateSecret(created.id)
+    expect(rotated.secret).not.toBe(created.secret)
+    await api.webhooks.delete(created.id)
+    expect(await api.webhooks.list()).toEqual([])
+    await expect(api.webhooks.deliveries(created.id)).rejects.toMatchObject({ status: 404, code: 'WEBHOOK_NOT_FOUND' })
+    await expect(api.webhooks.create({ url: 'ftp://example.com/' })).rejects.toMatchObject({ status: 400, code: 'VALIDATION_FAILED' })
+  })
+
   it('retries through dropped connections where a repeat is safe, and never repeats a presign that may have arrived', async () => {
     const proxy = await tcpProxy({ host: '127.0.0.1', port: Number(new URL(pipeline.url).port) })
     try {
