@@ -6,6 +6,8 @@ import { SQS_MAX_BATCH } from './aws-limits.js'
 import { type EventBus, PUT_EVENTS_MAX_ENTRIES } from './event-bus.js'
 import type { FileEvent } from './events.js'
 import { expandDeliveries } from './webhooks.repository.js'
+import type { Deps } from './deps.js'
+import { dispatchDeliveries } from './webhook-delivery.js'
 
 export const FILE_UPLOADED = 'file.uploaded'
 
@@ -21,10 +23,12 @@ export async function enqueueFileUploaded(trx: Transaction<Database>, fileIds: r
   return (await insertEvents(trx, fileIds, 0)).map((e) => e.id)
 }
 
-/** An outbox row the caller publishes itself (see `leaseFileUploaded`). */
+/** An outbox row the caller publishes itself (see `leaseFileUploaded` and `leaseFileEvents`). */
 export interface LeasedEvent {
   id: string
   fileId: string
+  /** A final-state event's payload; absent for a file.uploaded row. */
+  event?: FileEvent
 }
 
 /**
@@ -55,6 +59,27 @@ async function insertEvents(trx: Transaction<Database>, fileIds: readonly string
     .returning(['id', 'file_id'])
     .execute()
   return rows.map((r) => ({ id: r.id, fileId: r.file_id }))
+}
+
+/**
+ * Leases the due, unpublished final-state events of `fileIds` (file.synced, file.deleted, ...) for
+ * the caller to publish with `publishLeased` right after the commit that wrote them: for the lease
+ * the sweep leaves them alone, and a caller that dies before publishing leaves them to the sweep
+ * once it is over. One guarded update is the claim: a row the sweep holds is waited for and then
+ * found published (or backed off), so the two never both take it.
+ */
+export async function leaseFileEvents(db: Kysely<Database>, fileIds: readonly string[], leaseSeconds: number): Promise<LeasedEvent[]> {
+  if (fileIds.length === 0) return []
+  const rows = await db
+    .updateTable('outbox')
+    .set({ next_attempt_at: sql`now() + make_interval(secs => ${leaseSeconds})` })
+    .where('file_id', 'in', [...fileIds])
+    .where('event_type', '<>', FILE_UPLOADED)
+    .where('published_at', 'is', null)
+    .where('next_attempt_at', '<=', sql<Date>`now()`)
+    .returning(['id', 'file_id', 'payload'])
+    .execute()
+  return rows.map((r) => ({ id: r.id, fileId: r.file_id, event: r.payload as unknown as FileEvent }))
 }
 
 export interface RelayOptions {
@@ -126,24 +151,12 @@ export async function relayOutbox(db: Kysely<Database>, queue: MessageQueue, opt
         if (rows.length === 0) return undefined
 
         const uploaded = rows.filter((r) => r.event_type === FILE_UPLOADED)
-        const final = rows.filter((r) => r.event_type !== FILE_UPLOADED)
+        const final = rows.filter((r) => r.event_type !== FILE_UPLOADED).map((r) => ({ id: r.id, fileId: r.file_id, event: r.payload as unknown as FileEvent }))
         const failures = await sendEvents(queue, uploaded.map((r) => ({ id: r.id, fileId: r.file_id })), sendConcurrency)
-        if (final.length && options.bus) {
-          for (const [id, reason] of await putEvents(options.bus, final.map((r) => ({ outboxId: r.id, event: r.payload as unknown as FileEvent })))) {
-            failures.set(id, reason)
-          }
-        }
-        if (final.length) {
-          // In this transaction, so the deliveries exist once the row counts as published. Also when the bus
-          // refused the event: the row is retried for the bus, and its deliveries are not added twice.
-          await expandDeliveries(
-            trx,
-            final.map((r) => {
-              const event = r.payload as unknown as FileEvent
-              return { fileId: r.file_id, eventId: event.id, type: event.type, payload: event }
-            }),
-          )
-        }
+        if (options.bus) for (const [id, reason] of await putEvents(options.bus, final)) failures.set(id, reason)
+        // In this transaction, so the deliveries exist once the row counts as published. Also when the bus
+        // refused the event: the row is retried for the bus, and its deliveries are not added twice.
+        await expandDeliveries(trx, final.map(deliveryOf))
         const sent = rows.filter((r) => !failures.has(r.id)).map((r) => r.id)
         if (sent.length) {
           await trx.updateTable('outbox').set({ published_at: sql`now()`, last_error: null }).where('id', 'in', sent).execute()
@@ -198,38 +211,59 @@ async function sendEvents(queue: MessageQueue, events: readonly LeasedEvent[], c
 }
 
 /** Puts events on the bus ten to a call; returns the reason for each outbox row whose event was not accepted. */
-async function putEvents(bus: EventBus, rows: readonly { outboxId: string; event: FileEvent }[]): Promise<Map<string, string>> {
+async function putEvents(bus: EventBus, rows: readonly LeasedEvent[]): Promise<Map<string, string>> {
   const failures = new Map<string, string>()
   for (let i = 0; i < rows.length; i += PUT_EVENTS_MAX_ENTRIES) {
     const chunk = rows.slice(i, i + PUT_EVENTS_MAX_ENTRIES)
     try {
-      const { failed } = await bus.put(chunk.map((r) => r.event))
-      const byEventId = new Map(chunk.map((r) => [r.event.id, r.outboxId]))
+      const { failed } = await bus.put(chunk.map((r) => r.event!))
+      const byEventId = new Map(chunk.map((r) => [r.event!.id, r.id]))
       for (const f of failed) failures.set(byEventId.get(f.id)!, f.reason)
     } catch (error) {
-      for (const r of chunk) failures.set(r.outboxId, String(error))
+      for (const r of chunk) failures.set(r.id, String(error))
     }
   }
   return failures
 }
 
+const deliveryOf = (row: LeasedEvent) => ({ fileId: row.fileId, eventId: row.event!.id, type: row.event!.type, payload: row.event })
+
+export interface LeasedResult extends RelayResult {
+  /** The webhook deliveries the final-state events became, for the caller to dispatch at once. */
+  deliveries: string[]
+}
+
 /**
- * Publishes events the caller leased with `leaseFileUploaded`, outside any transaction: no row lock
- * or pooled connection is held while SQS answers, and the rows need no second claim. Sent rows are
- * marked published; failed ones are handed back to the sweep at once.
+ * Publishes events the caller leased (`leaseFileUploaded`, `leaseFileEvents`), outside any
+ * transaction: no row lock or pooled connection is held while SQS or EventBridge answers, and the
+ * rows need no second claim. file.uploaded rows go to the files queue; final-state events go to the
+ * bus and, in the transaction that marks them published (as the relay does), become one delivery
+ * per subscribed endpoint. Sent rows are marked published; failed ones are handed back to the sweep at once.
  */
-export async function publishLeased(db: Kysely<Database>, queue: MessageQueue, events: readonly LeasedEvent[]): Promise<RelayResult> {
-  if (events.length === 0) return { published: 0, failed: 0, rounds: 0 }
-  const failures = await sendEvents(queue, events)
+export async function publishLeased(
+  db: Kysely<Database>,
+  queue: MessageQueue,
+  events: readonly LeasedEvent[],
+  options: { bus?: EventBus } = {},
+): Promise<LeasedResult> {
+  if (events.length === 0) return { published: 0, failed: 0, rounds: 0, deliveries: [] }
+  const final = events.filter((e) => e.event)
+  if (final.length && !options.bus) throw new Error('final-state events need the event bus')
+  const failures = await sendEvents(queue, events.filter((e) => !e.event))
+  if (final.length) for (const [id, reason] of await putEvents(options.bus!, final)) failures.set(id, reason)
   const sent = events.filter((e) => !failures.has(e.id)).map((e) => e.id)
-  if (sent.length) {
-    await db
-      .updateTable('outbox')
-      .set({ published_at: sql`now()`, last_error: null })
-      .where('id', 'in', sent)
-      .where('published_at', 'is', null)
-      .execute()
-  }
+  const deliveries = await db.transaction().execute(async (trx) => {
+    const created = await expandDeliveries(trx, final.map(deliveryOf))
+    if (sent.length) {
+      await trx
+        .updateTable('outbox')
+        .set({ published_at: sql`now()`, last_error: null })
+        .where('id', 'in', sent)
+        .where('published_at', 'is', null)
+        .execute()
+    }
+    return created
+  })
   if (failures.size) {
     await db
       .updateTable('outbox')
@@ -238,7 +272,24 @@ export async function publishLeased(db: Kysely<Database>, queue: MessageQueue, e
       .where('published_at', 'is', null)
       .execute()
   }
-  return { published: sent.length, failed: failures.size, rounds: 1 }
+  return { published: sent.length, failed: failures.size, rounds: 1, deliveries }
+}
+
+/**
+ * Publishes right after their commit the final-state events that transitions of `fileIds` wrote,
+ * and hands their webhook deliveries to the sender at once, so neither waits for the relay's next
+ * sweep. Never throws: whatever it could not do is left to the sweep (the outbox row, or the
+ * delivery, is still due).
+ */
+export async function publishFileEvents(deps: Deps, fileIds: readonly string[]): Promise<void> {
+  if (!deps.bus || fileIds.length === 0) return
+  try {
+    const events = await leaseFileEvents(deps.db, fileIds, deps.config.eagerPublishLeaseSeconds)
+    const { deliveries } = await publishLeased(deps.db, deps.queue, events, { bus: deps.bus })
+    if (deliveries.length) await dispatchDeliveries(deps, { ids: deliveries })
+  } catch (error) {
+    deps.logger.warn('eager publish of file events failed; the relay sweep will publish', { file_ids: fileIds, error: String(error) })
+  }
 }
 
 /** Deletes published rows older than the retention period. */
