@@ -7,6 +7,26 @@ import { queueConsumers, routes, scheduledTasks, type QueueName, type Route } fr
 
 const DAY_SECONDS = 24 * 60 * 60
 
+/**
+ * Powertools' service name and metrics namespace, and the names of the metrics the stack alarms on: the functions
+ * emit them under these names and `lib/constructs/monitoring.ts` watches the same ones.
+ */
+export const METRICS = {
+  namespace: 'UploadPipeline',
+  serviceName: 'upload-pipeline',
+  /** RelayOutbox, every run: the age of the oldest unpublished outbox row. */
+  outboxOldestAgeSeconds: 'OutboxOldestAgeSeconds',
+  outboxPublished: 'OutboxPublished',
+  outboxPublishFailed: 'OutboxPublishFailed',
+  /** RecordWebhookResults: attempts that were not a 2xx (refused, timed out, 3xx, 4xx, 5xx). */
+  webhookAttemptsFailed: 'WebhookAttemptsFailed',
+  /** RecordWebhookResults: endpoints disabled by 410 Gone or by a retry schedule run out. */
+  webhookEndpointsDisabled: 'WebhookEndpointsDisabled',
+} as const
+
+/** The `Source` of every event the pipeline puts on its bus: the relay sets it, the archive's pattern matches it. */
+export const EVENT_SOURCE = 'upload-pipeline'
+
 /** What a function gets when its table entry in `lib/routes.ts` does not say. */
 export const FUNCTION_DEFAULTS = { timeoutSeconds: 10, memoryMb: 256 } as const
 

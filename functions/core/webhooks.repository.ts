@@ -110,15 +110,20 @@ export async function rotateWebhookSecret(db: Db, ownerId: string, id: string, s
   return row && toWebhook(row)
 }
 
-/** Re-enables an endpoint disabled after failures or a 410 (the runbook's step); its failed deliveries are not replayed. */
-export async function enableWebhook(db: Db, id: string): Promise<boolean> {
-  const result = await db
+/**
+ * Re-enables the owner's endpoint after failures or a 410 disabled it: deliveries resume with the next event.
+ * Enabling an enabled endpoint changes nothing. Undefined when the owner has no such endpoint.
+ */
+export async function enableWebhook(db: Db, ownerId: string, id: string): Promise<Webhook | undefined> {
+  const row = await db
     .updateTable('webhooks')
     .set({ disabled_at: null, disabled_reason: null })
     .where('id', '=', id)
+    .where('owner_id', '=', ownerId)
     .where('deleted_at', 'is', null)
+    .returning(columns)
     .executeTakeFirst()
-  return result.numUpdatedRows === 1n
+  return row && toWebhook(row)
 }
 
 export interface DeliveryAttempt {
