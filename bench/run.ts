@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=hashing,hash-stage,scanning,e2e,api,multipart,relay,cold]`: measures the pipeline against
+ * `npm run bench [-- --quick] [-- --only=hashing,hash-stage,scanning,e2e,api,multipart,webhooks,relay,cold]`: measures the pipeline against
  * its limits, each figure beside a baseline measured in the same run, prints the figures and
  * rewrites docs/BENCHMARKS.md. Runs against the bench database, Redis DB and LocalStack resources
  * (bench/env.ts), never those of the tests or `npm start`. With --only, the report goes to
@@ -83,7 +83,7 @@ await section('scanning', async () => {
   return benchScanning({ s3, bucket: config.bucketName, scanning: config.malwareScanning, sizesMiB: quick ? [8] : [1, 8, 24], reps: quick ? 3 : 5, smallScans: quick ? 50 : 200, log })
 })
 
-if (wants('e2e') || wants('api') || wants('multipart')) {
+if (wants('e2e') || wants('api') || wants('multipart') || wants('webhooks')) {
   const { spawnRuntime } = await import('./runtime-process.js')
   const { tokenFor } = await import('../test/fixtures/pipeline.js')
   const { createObjectStore } = await import('../functions/core/storage.js')
@@ -105,6 +105,10 @@ if (wants('e2e') || wants('api') || wants('multipart')) {
     await section('multipart', async () => {
       const { benchMultipart } = await import('./multipart.js')
       return benchMultipart({ root, url: runtime.url, token, s3, bucket: config.bucketName, sizeMiB: quick ? 256 : 1024, inFlight: [1, 4, 8, 16], log })
+    })
+    await section('webhooks', async () => {
+      const { benchWebhooks } = await import('./webhooks.js')
+      return benchWebhooks({ url: runtime.url, token, db, unloadedFiles: quick ? 20 : 40, loadedFiles: quick ? 100 : 300, concurrency: 16, log })
     })
   } finally {
     await runtime.stop()

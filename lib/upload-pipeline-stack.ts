@@ -98,6 +98,10 @@ export class UploadPipelineStack extends Stack {
       outboxAgeThresholdSeconds: 300,
       queueAgeThresholdSeconds: visibilityTimeoutSeconds('files') * 2,
       alarmEmail: props.alarmEmail,
+      webhooks: {
+        deadLetterQueues: { webhooks: data.queues.webhooks.deadLetterQueue, 'webhook-results': data.queues['webhook-results'].deadLetterQueue },
+        failedAttemptsThreshold: 100,
+      },
     })
 
     new CfnOutput(this, 'ApiUrl', { value: api.url })

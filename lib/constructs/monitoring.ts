@@ -9,6 +9,7 @@ import * as sns from 'aws-cdk-lib/aws-sns'
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions'
 import type * as sqs from 'aws-cdk-lib/aws-sqs'
 import { Construct } from 'constructs'
+import { METRICS } from '../settings.js'
 import { POWERTOOLS } from './app-function.js'
 
 export interface MonitoringProps {
@@ -22,9 +23,19 @@ export interface MonitoringProps {
   /** Above this, the hash function is falling behind or failing. */
   readonly queueAgeThresholdSeconds: number
   readonly alarmEmail?: string
+  /** Webhook delivery: the queues' dead-letter queues by queue name, and how many failed attempts are normal. */
+  readonly webhooks: WebhookMonitoringProps
 }
 
-const OUTBOX_AGE_METRIC = 'OutboxOldestAgeSeconds'
+export interface WebhookMonitoringProps {
+  /** The webhooks and webhook-results queues' dead-letter queues, keyed by queue name (it names their alarms). */
+  readonly deadLetterQueues: Readonly<Record<string, sqs.IQueue>>
+  /**
+   * Failed attempts per 5 minutes that are business as usual (customers' endpoints fail on their own); above it for
+   * 15 minutes, something of ours is more likely broken (the sender's egress, say).
+   */
+  readonly failedAttemptsThreshold: number
+}
 
 /** Alarms on the signals that mean a file will not reach SYNCED on its own, sent to one topic, and a dashboard. */
 export class Monitoring extends Construct {
@@ -70,7 +81,7 @@ export class Monitoring extends Construct {
 
     const outboxAge = new cloudwatch.Metric({
       namespace: POWERTOOLS.metricsNamespace,
-      metricName: OUTBOX_AGE_METRIC,
+      metricName: METRICS.outboxOldestAgeSeconds,
       dimensionsMap: { service: POWERTOOLS.serviceName },
       statistic: cloudwatch.Stats.MAXIMUM,
       period: Duration.minutes(1),
@@ -157,5 +168,51 @@ export class Monitoring extends Construct {
         ],
       ],
     })
+
+    this.webhookAlarms(props.webhooks, alarm)
+  }
+
+  /** Deliveries failing across endpoints, endpoints disabled, and messages the webhook consumers gave up on. */
+  private webhookAlarms(props: WebhookMonitoringProps, alarm: (id: string, options: cloudwatch.CreateAlarmOptions & { metric: cloudwatch.IMetric }) => cloudwatch.Alarm): void {
+    const emitted = (metricName: string) =>
+      new cloudwatch.Metric({
+        namespace: METRICS.namespace,
+        metricName,
+        dimensionsMap: { service: METRICS.serviceName },
+        statistic: cloudwatch.Stats.SUM,
+        period: Duration.minutes(5),
+      })
+    const failedAttempts = emitted(METRICS.webhookAttemptsFailed)
+    alarm('WebhookDeliveryFailures', {
+      alarmDescription:
+        'Webhook attempts are failing in numbers beyond what customer endpoints cause on their own. See docs/RUNBOOK.md, ' +
+        '"Webhooks": the delivery log says why.',
+      metric: failedAttempts,
+      threshold: props.failedAttemptsThreshold,
+      evaluationPeriods: 3,
+    })
+    const disabled = emitted(METRICS.webhookEndpointsDisabled)
+    alarm('WebhookEndpointDisabled', {
+      alarmDescription: 'A webhook endpoint was disabled (410 Gone, or failing through its whole retry schedule). See docs/RUNBOOK.md, "Re-enabling a webhook endpoint".',
+      metric: disabled,
+      threshold: 0,
+      evaluationPeriods: 1,
+    })
+    const dlqs = Object.entries(props.deadLetterQueues).map(([name, queue]) => {
+      const visible = queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: cloudwatch.Stats.MAXIMUM })
+      const id = name.replace(/(^|-)(\w)/g, (_, _dash: string, c: string) => c.toUpperCase())
+      alarm(`${id}DeadLetterQueueNotEmpty`, {
+        alarmDescription: `The ${name} queue's consumer gave up on a message. See docs/RUNBOOK.md, "Webhooks".`,
+        metric: visible,
+        threshold: 0,
+        evaluationPeriods: 1,
+      })
+      // A label only on the dashboard's copy: on an alarm's metric it would turn it into metric math.
+      return visible.with({ label: name })
+    })
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({ title: 'Webhook attempts failed, endpoints disabled', left: [failedAttempts], right: [disabled] }),
+      new cloudwatch.GraphWidget({ title: 'Webhook dead-letter queues', left: dlqs }),
+    )
   }
 }

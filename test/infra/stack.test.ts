@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { LOCAL_DEFAULTS } from '../../bin/local/environment.js'
 import { corsRules, localQueueAttributes } from '../../localstack/provision.js'
 import { queueConsumers, routes, scheduledTasks, type Route } from '../../lib/routes.js'
-import { functionSettings, pipelineEnvironment, queues, visibilityTimeoutSeconds } from '../../lib/settings.js'
+import { functionSettings, METRICS, pipelineEnvironment, queues, visibilityTimeoutSeconds } from '../../lib/settings.js'
 import { appFunctions, entries, type Json, logicalIdsOf, synthStack, testProps } from './synth.js'
 
 let synthesized: ReturnType<typeof synthStack>
@@ -155,7 +155,10 @@ describe('least privilege', () => {
   const bucketWriters = ['PresignUpload', 'ConfirmUploads', 'SignParts']
   const bucketReaders = ['ConfirmUploads', 'GetFile', 'HashFile']
   const bucketDeleters = ['DeleteFile', 'SweepFiles']
-  const queueSenders = ['ConfirmUploads', 'HashFile', 'RelayOutbox', 'SweepFiles', 'SendWebhooks', 'RecordWebhookResults']
+  // DeleteFile and ApplyScanResult queue the webhook deliveries of the events they publish right after their commit.
+  const queueSenders = ['ConfirmUploads', 'HashFile', 'DeleteFile', 'ApplyScanResult', 'RelayOutbox', 'SweepFiles', 'SendWebhooks', 'RecordWebhookResults']
+  // Every function that makes a final transition publishes its event; the relay and the sweeper catch up on the rest.
+  const busWriters = ['HashFile', 'DeleteFile', 'ApplyScanResult', 'RelayOutbox', 'SweepFiles']
 
   it.each(Object.keys(entries))('%s has only the bucket and queue actions its job needs', (id) => {
     const actions = actionsOf(id)
@@ -165,6 +168,7 @@ describe('least privilege', () => {
     expect(actions.has('s3:GetObjectVersion')).toBe(bucketReaders.includes(id))
     expect(actions.has('s3:DeleteObject')).toBe(bucketDeleters.includes(id))
     expect(actions.has('sqs:SendMessage')).toBe(queueSenders.includes(id))
+    expect(actions.has('events:PutEvents')).toBe(busWriters.includes(id))
     expect([...actions].filter((a) => a.includes('*'))).toEqual([])
   })
 
@@ -470,6 +474,33 @@ describe('operations', () => {
         }),
       )
     }
+  })
+
+  it('alarms on failed webhook attempts and disabled endpoints, under the names the recorder emits them', () => {
+    for (const [metric, threshold] of [[METRICS.webhookAttemptsFailed, 100], [METRICS.webhookEndpointsDisabled, 0]] as const) {
+      expect(alarms()).toContainEqual(
+        expect.objectContaining({
+          Namespace: METRICS.namespace,
+          MetricName: metric,
+          Dimensions: [{ Name: 'service', Value: METRICS.serviceName }],
+          Statistic: 'Sum',
+          Threshold: threshold,
+          ComparisonOperator: 'GreaterThanThreshold',
+        }),
+      )
+    }
+  })
+
+  it.each(['webhooks', 'webhook-results'])('alarms as soon as a message reaches the %s dead-letter queue', (name) => {
+    const dlq = logicalIdsOf(template(), 'AWS::SQS::Queue').find((l) => l.startsWith(`Data${pascal(name)}DeadLetterQueue`))!
+    expect(alarms()).toContainEqual(
+      expect.objectContaining({
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlq, 'QueueName'] } }],
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+      }),
+    )
   })
 
   it('sends every alarm to the alarm topic', () => {
