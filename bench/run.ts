@@ -11,6 +11,7 @@ import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DeleteQueueCommand, SQSClient } from '@aws-sdk/client-sqs'
+import { queues as queueTable } from '../lib/settings.js'
 import { applyBenchEnvironment, RELAY_QUEUE_NAME } from './env.js'
 import type { Section } from './stats.js'
 
@@ -44,7 +45,8 @@ await bootstrapDatabase(process.env.DATABASE_URL!, { fresh: true })
 // side for up to 20 s and would swallow the next run's first messages for the visibility timeout.
 const runId = Date.now().toString(36)
 const resources = await provision({ env: process.env, queuePrefix: `${process.env.QUEUE_NAME_PREFIX}-${runId}` })
-process.env.FILES_QUEUE_URL = resources.queueUrl
+// Every queue of this run, for the runtime process too: it inherits this environment as it is.
+for (const q of queueTable) process.env[q.urlVariable] = resources.queues[q.name].url
 const relayQueue = await provision({ env: process.env, queuePrefix: `${RELAY_QUEUE_NAME}-${runId}` })
 const sqs = new SQSClient({ region: process.env.AWS_REGION, endpoint: process.env.AWS_ENDPOINT_URL })
 const config = loadConfig()
@@ -134,7 +136,7 @@ await section('cold', async () => {
   return benchColdStart({ root, reps: quick ? 5 : 10, log })
 })
 
-for (const url of [resources.queueUrl, resources.dlqUrl, relayQueue.queueUrl, relayQueue.dlqUrl]) {
+for (const url of [resources, relayQueue].flatMap((r) => Object.values(r.queues).flatMap((q) => [q.url, q.dlqUrl]))) {
   await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => undefined)
 }
 sqs.destroy()

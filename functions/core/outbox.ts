@@ -228,42 +228,42 @@ async function putEvents(bus: EventBus, rows: readonly LeasedEvent[]): Promise<M
 
 const deliveryOf = (row: LeasedEvent) => ({ fileId: row.fileId, eventId: row.event!.id, type: row.event!.type, payload: row.event })
 
-export interface LeasedResult extends RelayResult {
-  /** The webhook deliveries the final-state events became, for the caller to dispatch at once. */
-  deliveries: string[]
-}
-
 /**
  * Publishes events the caller leased (`leaseFileUploaded`, `leaseFileEvents`), outside any
  * transaction: no row lock or pooled connection is held while SQS or EventBridge answers, and the
- * rows need no second claim. file.uploaded rows go to the files queue; final-state events go to the
- * bus and, in the transaction that marks them published (as the relay does), become one delivery
- * per subscribed endpoint. Sent rows are marked published; failed ones are handed back to the sweep at once.
+ * rows need no second claim. file.uploaded rows go to the files queue. Final-state events first
+ * become one webhook delivery per subscribed endpoint (committed before the row can count as
+ * published; a row published again adds none), handed to `dispatch` while the events go to the bus,
+ * so a webhook does not wait for EventBridge. Sent rows are marked published; failed ones are handed
+ * back to the sweep at once.
  */
 export async function publishLeased(
   db: Kysely<Database>,
   queue: MessageQueue,
   events: readonly LeasedEvent[],
-  options: { bus?: EventBus } = {},
-): Promise<LeasedResult> {
-  if (events.length === 0) return { published: 0, failed: 0, rounds: 0, deliveries: [] }
+  options: { bus?: EventBus; dispatch?: (deliveryIds: readonly string[]) => Promise<unknown> } = {},
+): Promise<RelayResult> {
+  if (events.length === 0) return { published: 0, failed: 0, rounds: 0 }
   const final = events.filter((e) => e.event)
   if (final.length && !options.bus) throw new Error('final-state events need the event bus')
-  const failures = await sendEvents(queue, events.filter((e) => !e.event))
-  if (final.length) for (const [id, reason] of await putEvents(options.bus!, final)) failures.set(id, reason)
+  const deliveries = final.length ? await expandDeliveries(db, final.map(deliveryOf)) : []
+  const [failures] = await Promise.all([
+    (async () => {
+      const failures = await sendEvents(queue, events.filter((e) => !e.event))
+      if (final.length) for (const [id, reason] of await putEvents(options.bus!, final)) failures.set(id, reason)
+      return failures
+    })(),
+    deliveries.length ? options.dispatch?.(deliveries) : undefined,
+  ])
   const sent = events.filter((e) => !failures.has(e.id)).map((e) => e.id)
-  const deliveries = await db.transaction().execute(async (trx) => {
-    const created = await expandDeliveries(trx, final.map(deliveryOf))
-    if (sent.length) {
-      await trx
-        .updateTable('outbox')
-        .set({ published_at: sql`now()`, last_error: null })
-        .where('id', 'in', sent)
-        .where('published_at', 'is', null)
-        .execute()
-    }
-    return created
-  })
+  if (sent.length) {
+    await db
+      .updateTable('outbox')
+      .set({ published_at: sql`now()`, last_error: null })
+      .where('id', 'in', sent)
+      .where('published_at', 'is', null)
+      .execute()
+  }
   if (failures.size) {
     await db
       .updateTable('outbox')
@@ -272,7 +272,7 @@ export async function publishLeased(
       .where('published_at', 'is', null)
       .execute()
   }
-  return { published: sent.length, failed: failures.size, rounds: 1, deliveries }
+  return { published: sent.length, failed: failures.size, rounds: 1 }
 }
 
 /**
@@ -283,12 +283,16 @@ export async function publishLeased(
  */
 export async function publishFileEvents(deps: Deps, fileIds: readonly string[]): Promise<void> {
   if (!deps.bus || fileIds.length === 0) return
+  const failed = (what: string) => (error: unknown) =>
+    deps.logger.warn(`eager ${what} failed; the relay sweep will catch up`, { file_ids: fileIds, error: String(error) })
   try {
     const events = await leaseFileEvents(deps.db, fileIds, deps.config.eagerPublishLeaseSeconds)
-    const { deliveries } = await publishLeased(deps.db, deps.queue, events, { bus: deps.bus })
-    if (deliveries.length) await dispatchDeliveries(deps, { ids: deliveries })
+    await publishLeased(deps.db, deps.queue, events, {
+      bus: deps.bus,
+      dispatch: (ids) => dispatchDeliveries(deps, { ids }).catch(failed('webhook dispatch')),
+    })
   } catch (error) {
-    deps.logger.warn('eager publish of file events failed; the relay sweep will publish', { file_ids: fileIds, error: String(error) })
+    failed('publish of file events')(error)
   }
 }
 

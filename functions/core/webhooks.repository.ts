@@ -157,11 +157,11 @@ export async function listAttempts(db: Db, webhookId: string, limit: number): Pr
 }
 
 /**
- * One delivery per (subscribed, enabled) endpoint of each event's file owner, inside the publishing
- * transaction. The unique (endpoint, event) pair makes a relayed-again row add nothing. Returns the
+ * One delivery per (subscribed, enabled) endpoint of each event's file owner, in one statement (in the
+ * relay's transaction, or on its own before an eager publish). The unique (endpoint, event) pair makes a relayed-again row add nothing. Returns the
  * ids of the deliveries it added.
  */
-export async function expandDeliveries(trx: Transaction<Database>, events: readonly { fileId: string; eventId: string; type: string; payload: unknown }[]): Promise<string[]> {
+export async function expandDeliveries(db: Db, events: readonly { fileId: string; eventId: string; type: string; payload: unknown }[]): Promise<string[]> {
   if (events.length === 0) return []
   const result = await sql<{ id: string }>`
     insert into webhook_deliveries (webhook_id, event_id, event_type, payload)
@@ -173,7 +173,7 @@ export async function expandDeliveries(trx: Transaction<Database>, events: reado
     join webhooks w on w.owner_id = f.owner_id
     where w.deleted_at is null and w.disabled_at is null and (w.events is null or e.event_type = any(w.events))
     on conflict (webhook_id, event_id) do nothing
-    returning id`.execute(trx)
+    returning id`.execute(db)
   return result.rows.map((r) => r.id)
 }
 
