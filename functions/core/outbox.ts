@@ -152,8 +152,11 @@ export async function relayOutbox(db: Kysely<Database>, queue: MessageQueue, opt
 
         const uploaded = rows.filter((r) => r.event_type === FILE_UPLOADED)
         const final = rows.filter((r) => r.event_type !== FILE_UPLOADED).map((r) => ({ id: r.id, fileId: r.file_id, event: r.payload as unknown as FileEvent }))
-        const failures = await sendEvents(queue, uploaded.map((r) => ({ id: r.id, fileId: r.file_id })), sendConcurrency)
-        if (options.bus) for (const [id, reason] of await putEvents(options.bus, final)) failures.set(id, reason)
+        const [failures, refused] = await Promise.all([
+          sendEvents(queue, uploaded.map((r) => ({ id: r.id, fileId: r.file_id })), sendConcurrency),
+          options.bus && final.length ? putEvents(options.bus, final, sendConcurrency) : new Map<string, string>(),
+        ])
+        for (const [id, reason] of refused) failures.set(id, reason)
         // In this transaction, so the deliveries exist once the row counts as published. Also when the bus
         // refused the event: the row is retried for the bus, and its deliveries are not added twice.
         await expandDeliveries(trx, final.map(deliveryOf))
@@ -210,19 +213,25 @@ async function sendEvents(queue: MessageQueue, events: readonly LeasedEvent[], c
   return failures
 }
 
-/** Puts events on the bus ten to a call; returns the reason for each outbox row whose event was not accepted. */
-async function putEvents(bus: EventBus, rows: readonly LeasedEvent[]): Promise<Map<string, string>> {
+/**
+ * Puts events on the bus ten to a call, the calls in flight at once (a relay killed mid-round puts the round again:
+ * the shorter the round's puts take, the fewer of those); returns the reason for each outbox row whose event was
+ * not accepted.
+ */
+async function putEvents(bus: EventBus, rows: readonly LeasedEvent[], concurrency = SEND_CONCURRENCY): Promise<Map<string, string>> {
+  const chunks: LeasedEvent[][] = []
+  for (let i = 0; i < rows.length; i += PUT_EVENTS_MAX_ENTRIES) chunks.push(rows.slice(i, i + PUT_EVENTS_MAX_ENTRIES))
+  const outcomes = await settleConcurrent(chunks, concurrency, (chunk) => bus.put(chunk.map((r) => r.event!)))
   const failures = new Map<string, string>()
-  for (let i = 0; i < rows.length; i += PUT_EVENTS_MAX_ENTRIES) {
-    const chunk = rows.slice(i, i + PUT_EVENTS_MAX_ENTRIES)
-    try {
-      const { failed } = await bus.put(chunk.map((r) => r.event!))
+  outcomes.forEach((outcome, i) => {
+    const chunk = chunks[i]!
+    if (outcome.status === 'fulfilled') {
       const byEventId = new Map(chunk.map((r) => [r.event!.id, r.id]))
-      for (const f of failed) failures.set(byEventId.get(f.id)!, f.reason)
-    } catch (error) {
-      for (const r of chunk) failures.set(r.id, String(error))
+      for (const f of outcome.value.failed) failures.set(byEventId.get(f.id)!, f.reason)
+    } else {
+      for (const r of chunk) failures.set(r.id, String(outcome.reason))
     }
-  }
+  })
   return failures
 }
 
@@ -249,8 +258,8 @@ export async function publishLeased(
   const deliveries = final.length ? await expandDeliveries(db, final.map(deliveryOf)) : []
   const [failures] = await Promise.all([
     (async () => {
-      const failures = await sendEvents(queue, events.filter((e) => !e.event))
-      if (final.length) for (const [id, reason] of await putEvents(options.bus!, final)) failures.set(id, reason)
+      const [failures, refused] = await Promise.all([sendEvents(queue, events.filter((e) => !e.event)), putEvents(options.bus!, final)])
+      for (const [id, reason] of refused) failures.set(id, reason)
       return failures
     })(),
     deliveries.length ? options.dispatch?.(deliveries) : undefined,
