@@ -108,6 +108,8 @@ export class UploadPipelineStack extends Stack {
     new CfnOutput(this, 'BucketName', { value: data.bucket.bucketName })
     new CfnOutput(this, 'QueueUrl', { value: data.queue.queueUrl })
     new CfnOutput(this, 'DlqUrl', { value: data.deadLetterQueue.queueUrl })
+    // The bus the file events go to and whose archive replays them (docs/RUNBOOK.md, "Replaying events").
+    new CfnOutput(this, 'EventBusName', { value: data.eventBus.eventBusName })
     new CfnOutput(this, 'DatabaseSecretArn', { value: data.databaseSecret.secretArn })
     new CfnOutput(this, 'DatabaseClusterArn', { value: data.databaseClusterArn })
     new CfnOutput(this, 'MigrateFunctionName', { value: migrations.function.functionName })

@@ -510,7 +510,7 @@ describe('operations', () => {
 
   it('has a dashboard and the outputs ops need', () => {
     template().resourceCountIs('AWS::CloudWatch::Dashboard', 1)
-    const outputs = ['ApiUrl', 'BucketName', 'QueueUrl', 'DlqUrl', 'DatabaseSecretArn', 'DatabaseClusterArn', 'MigrateFunctionName']
+    const outputs = ['ApiUrl', 'BucketName', 'QueueUrl', 'DlqUrl', 'EventBusName', 'DatabaseSecretArn', 'DatabaseClusterArn', 'MigrateFunctionName']
     for (const output of outputs) {
       template().hasOutput(output, {})
     }
