@@ -109,6 +109,12 @@ const backoffSeconds = (attempts: number): number => Math.min(2 ** attempts, 300
  * change bought", 2: the relay against a bare SendMessageBatch loop, before and after).
  */
 const DEFAULT_ROUND_SIZE = 500
+/**
+ * Final-state events claimed per round: one PutEvents call. EventBridge has no idempotency key, so a relay that dies
+ * between its put and its commit puts the round's events again; small rounds keep that to ten (docs/RELIABILITY.md,
+ * scenario 12). file.uploaded rows keep their large rounds: the hash function dedupes them for free.
+ */
+const FINAL_ROUND_SIZE = PUT_EVENTS_MAX_ENTRIES
 /** SendMessageBatch calls in flight per relay, across its lanes. */
 const SEND_CONCURRENCY = 10
 /**
@@ -137,17 +143,18 @@ export async function relayOutbox(db: Kysely<Database>, queue: MessageQueue, opt
     while (started < maxRounds) {
       started += 1
       const round = await db.transaction().execute(async (trx) => {
-        let claim = trx
-          .selectFrom('outbox')
-          .select(['id', 'file_id', 'event_type', 'attempts', 'payload'])
-          .where('published_at', 'is', null)
-          .where('next_attempt_at', '<=', sql<Date>`now()`)
-          .orderBy('id')
-          .limit(batchSize)
-          .forUpdate()
-          .skipLocked()
-        if (!options.bus) claim = claim.where('event_type', '=', FILE_UPLOADED)
-        const rows = await claim.execute()
+        const due = () =>
+          trx
+            .selectFrom('outbox')
+            .select(['id', 'file_id', 'event_type', 'attempts', 'payload'])
+            .where('published_at', 'is', null)
+            .where('next_attempt_at', '<=', sql<Date>`now()`)
+            .orderBy('id')
+            .forUpdate()
+            .skipLocked()
+        const claimedUploads = await due().where('event_type', '=', FILE_UPLOADED).limit(batchSize).execute()
+        const claimedFinal = options.bus ? await due().where('event_type', '<>', FILE_UPLOADED).limit(FINAL_ROUND_SIZE).execute() : []
+        const rows = [...claimedUploads, ...claimedFinal]
         if (rows.length === 0) return undefined
 
         const uploaded = rows.filter((r) => r.event_type === FILE_UPLOADED)
@@ -175,7 +182,8 @@ export async function relayOutbox(db: Kysely<Database>, queue: MessageQueue, opt
             .where('id', '=', row.id)
             .execute()
         }
-        return { published: sent.length, failed: failures.size, claimed: rows.length }
+        const full = claimedUploads.length === batchSize || claimedFinal.length === FINAL_ROUND_SIZE
+        return { published: sent.length, failed: failures.size, full }
       })
 
       if (!round) return
@@ -183,7 +191,7 @@ export async function relayOutbox(db: Kysely<Database>, queue: MessageQueue, opt
       result.published += round.published
       result.failed += round.failed
       // A short round means the backlog is drained; a round of only failures means the queue is down.
-      if (round.claimed < batchSize || round.published === 0) return
+      if (!round.full || round.published === 0) return
     }
   }
   await Promise.all(Array.from({ length: RELAY_LANES }, () => lane(Math.ceil(SEND_CONCURRENCY / RELAY_LANES))))
