@@ -111,7 +111,7 @@ const backoffSeconds = (attempts: number): number => Math.min(2 ** attempts, 300
 const DEFAULT_ROUND_SIZE = 500
 /**
  * Final-state events claimed per round: one PutEvents call. EventBridge has no idempotency key, so a relay that dies
- * between its put and its commit puts the round's events again; small rounds keep that to ten (docs/RELIABILITY.md,
+ * between its put and its commit puts the round's events again; small rounds keep that to ten per lane (docs/RELIABILITY.md,
  * scenario 12). file.uploaded rows keep their large rounds: the hash function dedupes them for free.
  */
 const FINAL_ROUND_SIZE = PUT_EVENTS_MAX_ENTRIES
@@ -122,7 +122,7 @@ const SEND_CONCURRENCY = 10
  * commit overlap the other's sends instead of leaving the queue idle at every round boundary
  * (docs/BENCHMARKS.md, "What each change bought", 7).
  */
-const RELAY_LANES = 2
+export const RELAY_LANES = 2
 
 /**
  * Publishes unpublished outbox rows. Each round claims due rows with `FOR UPDATE SKIP LOCKED`

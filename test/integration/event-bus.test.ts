@@ -5,7 +5,7 @@ import { EVENT_SOURCE } from '../../functions/core/event-bus.js'
 import { deps } from '../../functions/core/deps.js'
 import type { FileEvent } from '../../functions/core/events.js'
 import { claimForSync, markSynced } from '../../functions/core/files.repository.js'
-import { relayOutbox } from '../../functions/core/outbox.js'
+import { leaseFileEvents, publishFileEvents, relayOutbox } from '../../functions/core/outbox.js'
 import { type BusEnvelope, type BusReadback, createBusReadback } from '../fixtures/bus-readback.js'
 import { usePipeline } from '../fixtures/pipeline.js'
 
@@ -80,6 +80,55 @@ describe('final-state events, published right after their commit', () => {
     expect(deliveries.map((d) => [d.event_id, d.status, d.attempts]).sort()).toEqual(
       [[synced!.event.id, 'DELIVERED', 1], [deleted!.event.id, 'DELIVERED', 1]].sort(),
     )
+  })
+})
+
+describe('an eager publish that cannot finish', () => {
+  async function syncedFileId(): Promise<string> {
+    const id = randomUUID()
+    await deps()
+      .db.insertInto('files')
+      .values({
+        id,
+        owner_id: 'bus-test',
+        external_id: 'ext-eager',
+        filename: 'eager.csv',
+        content_type: 'text/csv',
+        object_key: `uploads/bus-test/${id}`,
+        status: 'UPLOADED',
+        file_size: 4,
+        upload_expires_at: new Date(Date.now() + 60_000),
+      })
+      .execute()
+    const claim = await claimForSync(deps().db, id, 60)
+    expect(await markSynced(deps().db, claim!, 'c'.repeat(64))).toBe(true)
+    return id
+  }
+  const row = async (fileId: string) =>
+    deps().db.selectFrom('outbox').select(['published_at', 'attempts', 'last_error']).where('file_id', '=', fileId).executeTakeFirstOrThrow()
+
+  it('hands the event back to the sweep when the bus refuses it, and the sweep publishes it once', async () => {
+    const id = await syncedFileId()
+    const broken = { ...deps(), bus: { put: async () => Promise.reject(new Error('bus unreachable')) } }
+    await publishFileEvents(broken, [id])
+    expect(await row(id)).toMatchObject({ published_at: null, attempts: 1, last_error: expect.stringContaining('bus unreachable') })
+
+    expect(await relayOutbox(deps().db, deps().queue, { bus: deps().bus })).toMatchObject({ published: 1, failed: 0 })
+    const [event] = await finalEvents(id)
+    const received = await bus.receiveUntil((all) => all.length >= 1)
+    for (let i = 0; i < 2; i++) received.push(...(await bus.receive(1)))
+    expect(received).toHaveLength(1)
+    expectEnvelopeOf(received[0], event!.event)
+  })
+
+  it('leaves a leased event to its publisher: the sweep does not take it until the lease ends', async () => {
+    const id = await syncedFileId()
+    const [leased] = await leaseFileEvents(deps().db, [id], 60)
+    expect(leased).toMatchObject({ fileId: id, event: { type: 'file.synced' } })
+    // A second lease finds nothing due: the publisher that holds it is the only one.
+    expect(await leaseFileEvents(deps().db, [id], 60)).toEqual([])
+    expect(await relayOutbox(deps().db, deps().queue, { bus: deps().bus })).toMatchObject({ published: 0 })
+    expect((await row(id)).published_at).toBeNull()
   })
 })
 
