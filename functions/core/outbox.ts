@@ -130,8 +130,10 @@ export const RELAY_LANES = 2
  * SendMessageBatch ten messages a call and ten calls at a time (across two lanes of rounds), and in the same transaction marks the sent rows published and
  * schedules failed ones for a retry with exponential backoff. A crash after sending and before
  * commit republishes those rows: delivery is at least once and the consumer is idempotent.
- * file.uploaded rows go to the files queue; final-state events go to the event bus (`options.bus`)
- * and become one webhook delivery per subscribed endpoint, recorded in the same transaction.
+ * file.uploaded rows go to the files queue; final-state events (at most ten a round: one PutEvents
+ * call) go to the event bus (`options.bus`) and become one webhook delivery per subscribed endpoint,
+ * recorded in the same transaction. Most final events are published by their own function right
+ * after its commit (`publishFileEvents`); the relay publishes what that missed.
  */
 export async function relayOutbox(db: Kysely<Database>, queue: MessageQueue, options: RelayOptions = {}): Promise<RelayResult> {
   const batchSize = options.batchSize ?? DEFAULT_ROUND_SIZE
