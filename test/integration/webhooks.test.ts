@@ -75,8 +75,8 @@ async function receiveAll(queueUrl: string): Promise<string[]> {
 }
 
 /**
- * Plays the two webhook consumers (sender and recorder) over the real queues until `done` holds:
- * the local runtime serves only the files queue until it is generic over the route table.
+ * Plays the two webhook consumers (sender and recorder) over the real queues until `done` holds, beside the
+ * runtime's own pollers of those queues: whichever receives a message handles it, once.
  */
 async function pumpUntil(done: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
