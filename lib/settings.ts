@@ -138,7 +138,8 @@ export function pipelineEnvironment(): Record<string, string> {
     MAX_RECEIVE_COUNT: String(queueSettings('files').maxReceiveCount),
     // A file idle in UPLOADED/SYNCING is re-published only once its message would have been redelivered.
     STUCK_AFTER_SECONDS: String(visibilityTimeoutSeconds('files') + 180),
-    // The relay sweep leaves a confirm's outbox rows to that confirm's own publish while it may still run.
+    // The relay sweep leaves the outbox rows a function publishes right after its commit (confirm's, a final
+    // transition's) to that function while it may still run.
     EAGER_PUBLISH_LEASE_SECONDS: String(routeTimeout('ConfirmUploads')),
   }
 }
