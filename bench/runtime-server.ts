@@ -7,9 +7,9 @@ import { fileURLToPath } from 'node:url'
 import { SQSClient } from '@aws-sdk/client-sqs'
 import { authOptionsFromEnv, createVerifier } from '../bin/local/auth.js'
 import { startLocalRuntime } from '../bin/local/runtime.js'
-import { applyBenchEnvironment } from './env.js'
 
-applyBenchEnvironment()
+// The orchestrator's environment is complete (this run's queues included); applying the bench's again would point
+// the queues back at the prefix's own instead of this run's.
 const env = process.env
 const root = fileURLToPath(new URL('..', import.meta.url))
 
