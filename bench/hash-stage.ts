@@ -122,6 +122,7 @@ export async function benchHashStage(options: HashStageOptions): Promise<Section
     const hash: ResumableHash | undefined = extra.hasher === 'none' ? undefined : extra.hasher === 'wasm' ? await wasm() : singlePassHash()
     const inspection = new InspectionRun(extra.sniff ? [sniffContentType({ contentType: 'application/octet-stream' } as FileRecord)!] : [])
     let bytes = 0
+    const cpuAtStart = process.cpuUsage()
     const started = performance.now()
     for await (const chunk of readInOrder(store, { ...object, size: target.size }, 0, window)) {
       hash?.update(chunk)
@@ -131,8 +132,13 @@ export async function benchHashStage(options: HashStageOptions): Promise<Section
     await inspection.end()
     hash?.digest()
     if (bytes !== target.size) throw new Error(`read ${bytes} bytes of ${target.size}`)
-    return rate(target.size, performance.now() - started)
+    const ms = performance.now() - started
+    const cpu = process.cpuUsage(cpuAtStart)
+    readerCpu.set(extra.hasher ?? 'node', (cpu.user + cpu.system) / 1000 / ms)
+    return rate(target.size, ms)
   }
+  /** The reading process's CPU share (1 = one core) in the last run of each hasher: is the reader itself the limit? */
+  const readerCpu = new Map<string, number>()
   const oneStream = (bytes: number): ReadWindow => ({ rangeBytes: bytes, concurrency: 1 })
   const window: ReadWindow = { rangeBytes: config.hashRangeBytes, concurrency: ranges }
 
@@ -166,10 +172,22 @@ export async function benchHashStage(options: HashStageOptions): Promise<Section
   const throttledRuns = async (cap: number, bytes: number) => {
     const proxy = await spawnThrottlingProxy(new URL(config.awsEndpointUrl ?? 'http://127.0.0.1:4566'), cap * MiB)
     const client = createS3Client({ ...config, awsEndpointUrl: proxy.url })
-    const store = createObjectStore(client, config.bucketName)
+    // Times each ranged GetObject from request to response headers: the latency every range costs its connection.
+    const plainStore = createObjectStore(client, config.bucketName)
+    const latencies: number[] = []
+    const store: ObjectStore = {
+      ...plainStore,
+      async getStream(object, range) {
+        const asked = performance.now()
+        const stream = await plainStore.getStream(object, range)
+        latencies.push(performance.now() - asked)
+        return stream
+      },
+    }
     const target = { size: bytes }
     try {
       const single = await stage(store, target, oneStream(bytes))
+      latencies.splice(0)
       const parallel: number[] = []
       const parallelWasm: number[] = []
       for (let i = 0; i < REPS; i++) {
@@ -180,7 +198,7 @@ export async function benchHashStage(options: HashStageOptions): Promise<Section
       const doubled: number[] = []
       for (let i = 0; i < REPS; i++) doubled.push(await stage(store, target, { ...window, rangeBytes: 2 * window.rangeBytes }))
       log(`hash-stage: ${cap} MiB/s cap: one stream ${fmt(single)} MiB/s, ${ranges} ranges ${runs(parallel)} (hash-wasm ${runs(parallelWasm)}; ranges of twice the size ${runs(doubled)})`)
-      return { cap, bytes, single, parallel, parallelWasm, doubled }
+      return { cap, bytes, single, parallel, parallelWasm, doubled, latencyMs: median(latencies), wasmCpu: readerCpu.get('wasm') ?? Number.NaN }
     } finally {
       client.destroy()
       await proxy.close()
@@ -231,6 +249,10 @@ export async function benchHashStage(options: HashStageOptions): Promise<Section
       ])
     }
   }
+  const latencyNotes = caps.map((c) => {
+    const transfer = config.hashRangeBytes / MiB / c.cap
+    return `The hash-wasm runs' reader used ${fmt(c.wasmCpu * 100, 0)} % of a core at ${c.cap} MiB/s. At ${c.cap} MiB/s a ${config.hashRangeBytes / MiB} MiB range takes ${fmt(transfer * 1000, 0)} ms on its connection after a median ${fmt(c.latencyMs, 0)} ms from request to headers, so N connections can deliver at most ${fmt(transfer / (transfer + c.latencyMs / 1000), 2)} of N × cap (twice the range: ${fmt((2 * transfer) / (2 * transfer + c.latencyMs / 1000), 2)}).`
+  })
   const rangesOk = goals.some(Boolean)
   const ok = rangesOk && overhead <= CHECKPOINT_GOAL && sniffRatio >= SNIFF_GOAL
   const body = [
@@ -248,6 +270,8 @@ export async function benchHashStage(options: HashStageOptions): Promise<Section
     ]),
     '',
     table(['through the throttling proxy', 'MiB/s', 'bound: issue / store', 'ratio: issue / store', 'goal'], rows),
+    '',
+    ...latencyNotes,
     '',
     table(['measure', 'figure', 'baseline', 'ratio', 'goal'], [
       [
