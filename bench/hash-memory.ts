@@ -8,10 +8,11 @@ import { execFile } from 'node:child_process'
 import { createHash, randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3'
+import type { S3Client } from '@aws-sdk/client-s3'
 import type { Kysely } from 'kysely'
 import type { Config } from '../functions/core/config.js'
 import type { Database } from '../functions/core/database.js'
+import { createObjectStore } from '../functions/core/storage.js'
 import { HASH_WINDOWS_PER_READ } from '../lib/settings.js'
 import { benchBlock } from './block.js'
 import { ensureObject } from './hashing.js'
@@ -68,7 +69,8 @@ export async function benchHashMemory(options: HashMemoryOptions): Promise<Secti
     const row = await db.selectFrom('files').select(['sha256', 'status']).where('id', '=', id).executeTakeFirstOrThrow()
     if (figures.outcome !== 'SYNCED' || row.sha256 !== expected.digest('hex')) throw new Error(`${sizeMiB} MiB: ${figures.outcome}, sha256 ${row.sha256}`)
     await db.deleteFrom('files').where('id', '=', id).execute()
-    if (sizeMiB > KEEP_UP_TO_MIB) await s3.send(new DeleteObjectCommand({ Bucket: config.bucketName, Key: key }))
+    // Every version: the bucket is versioned, and a delete marker alone would leave the bytes on disk.
+    if (sizeMiB > KEEP_UP_TO_MIB) await createObjectStore(s3, config.bucketName).erase(key)
     const growth = figures.peakRssBytes - figures.baselineRssBytes
     growths.push(growth)
     log(`hash-memory: ${sizeMiB} MiB hashed in ${fmt(seconds)} s, peak RSS ${fmt(figures.peakRssBytes / 1e6)} MB (+${fmt(growth / 1e6)} MB)`)
