@@ -61,14 +61,14 @@ render_config() {
   local stream_max scan_time
   read -r stream_max scan_time < <(settings)
   stream_max=${CLAMD_STREAM_MAX_LENGTH:-$stream_max}
-  # Compared with the running one on every run, so a changed limit or port restarts it. Foreground: this script
-  # supervises the pid itself, and Debian's systemd unit refuses to start without the official main/daily DBs.
+  # Compared with the running one on every run, so a changed limit or port restarts it. Foreground, and no PidFile:
+  # this script supervises the pid and owns its file (clamd rewriting it raced with the script's reads), and
+  # Debian's systemd unit refuses to start without the official main/daily DBs.
   cat >"$1" <<EOF
 Foreground yes
 TCPSocket $PORT
 TCPAddr 127.0.0.1
 DatabaseDirectory $DB_DIR
-PidFile $PID_FILE
 LogFile $LOG_FILE
 LogTime yes
 # Limits are explicit: what the stream may carry and what the engine may scan. Past any of them clamd
