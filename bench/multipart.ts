@@ -1,5 +1,5 @@
 /**
- * Large-file upload: the CLI's part uploader (bin/upload/parts.ts over client/src/multipart.ts, presign to
+ * Large-file upload: the CLI's way of uploading (the client library's `upload` over a file on disk, presign to
  * confirm, through the local runtime, per-part SHA-256 signed in) beside the SDK's own managed transfer
  * (`@aws-sdk/lib-storage` `Upload`, credentials direct) of the same file to the same storage, in the same run,
  * at 1, 4, 8 and 16 parts in flight. The waiting for SYNCED that the CLI does afterwards is not timed: it is the
@@ -11,7 +11,8 @@ import { open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { S3Client } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
-import { uploadFileParts } from '../bin/upload/parts.js'
+import { fileSource } from '../bin/upload/parts.js'
+import { UploadClient } from '../client/src/index.js'
 import { fmt, MiB, ratio, table, verdict, type Section } from './stats.js'
 
 const PART_SIZE = 8 * MiB
@@ -38,17 +39,14 @@ async function writeRandomFile(path: string, bytes: number): Promise<void> {
 }
 
 async function timeCli(options: MultipartBenchOptions, path: string, size: number, parallel: number): Promise<number> {
-  const headers = { authorization: `Bearer ${options.token}`, 'content-type': 'application/json' }
+  const api = new UploadClient({ baseUrl: options.url, token: options.token })
+  const source = await fileSource(path, size)
   const started = performance.now()
-  const presign = await fetch(`${options.url}/files/presigned-upload`, {
-    method: 'POST',
-    headers,
-    body: JSON.stringify({ filename: 'bench.bin', external_id: 'bench-multipart', file_size: size, multipart: true }),
-  })
-  const { file_id: fileId } = (await presign.json()) as { file_id: string }
-  await uploadFileParts({ api: options.url, token: options.token, fileId, path, size, parallel, onProgress: () => undefined })
-  const confirm = await fetch(`${options.url}/files/confirm-uploads`, { method: 'POST', headers, body: JSON.stringify({ file_id: fileId, file_size: size }) })
-  if (confirm.status !== 200) throw new Error(`confirm answered ${confirm.status}: ${await confirm.text()}`)
+  try {
+    await api.upload(source, { filename: 'bench.bin', externalId: 'bench-multipart', multipart: true, partConcurrency: parallel, partChecksums: true })
+  } finally {
+    await source.close()
+  }
   return performance.now() - started
 }
 

@@ -9,10 +9,10 @@
 import { stat } from 'node:fs/promises'
 import { basename, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ApiClient, storageRefusal, type FileView } from './upload/client.js'
-import { CliError, EXIT, type ExitCode } from './upload/errors.js'
-import { postFileToStorage } from './upload/multipart.js'
-import { hashFile, uploadFileParts } from './upload/parts.js'
+import { ApiError, UploadClient, type FileView } from '../client/src/index.js'
+import { CliError, cliErrorFor, EXIT, type ExitCode } from './upload/errors.js'
+import { fileSource, hashFile } from './upload/parts.js'
+import { postFileToStorage } from './upload/post.js'
 import { ProgressBar } from './upload/progress.js'
 import { ResumeStore, resumeDir } from './upload/resume.js'
 
@@ -107,133 +107,100 @@ interface Uploaded {
 /** A status from which resuming can still lead to SYNCED: the upload continues (PENDING) or only waits. */
 const RESUMABLE = new Set(['PENDING', 'UPLOADED', 'SYNCING', 'SYNCED'])
 
-/**
- * A large file in parts: resumes the upload a previous run left (same path, size and mtime) or starts one,
- * records it before the first part is sent, sends only the parts storage lacks, and confirms.
- */
-async function uploadInParts(
-  api: ApiClient,
-  path: string,
-  info: { size: number; mtimeMs: number },
-  start: () => Promise<string>,
-  options: Options,
-): Promise<Uploaded> {
-  const absolutePath = resolve(path)
-  const previous = await options.resume.load(absolutePath, info.size, info.mtimeMs, options.api)
-  const known = previous && (await api.findFile(previous.fileId))
-  let fileId: string
-  if (previous && known && RESUMABLE.has(known.status)) {
-    fileId = previous.fileId
-    if (!options.quiet) process.stderr.write(`upload: ${path}: resuming file ${fileId} (${known.status})\n`)
-  } else {
-    fileId = await start()
-    await options.resume.save({ path: absolutePath, size: info.size, mtimeMs: info.mtimeMs, api: options.api, fileId })
+/** The file, or undefined when the service no longer knows it (another owner's, deleted or never there). */
+async function findFile(api: UploadClient, fileId: string): Promise<FileView | undefined> {
+  try {
+    return (await api.getFile(fileId)).file
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'FILE_NOT_FOUND') return undefined
+    throw error
   }
-  // Parts go out in parallel and out of order; the local hash reads the file front to back meanwhile.
-  const sha256 = hashFile(path)
-  sha256.catch(() => undefined)
-  if (!known || known.status === 'PENDING') {
-    const bar = new ProgressBar(process.stderr, path, info.size, !options.quiet)
-    try {
-      const result = await uploadFileParts({
-        api: options.api,
-        token: options.token,
-        fileId,
-        path,
-        size: info.size,
-        parallel: options.parallel,
-        onProgress: (done) => bar.update(done),
-      })
-      if (!options.quiet && result.resumedParts > 0) {
-        process.stderr.write(`upload: ${path}: ${result.resumedParts} of ${result.partCount} parts were already stored; sent ${result.uploadedParts}\n`)
-      }
-    } catch (error) {
-      if (error instanceof CliError) throw error
-      const code = (error as NodeJS.ErrnoException).code
-      const status = (error as { status?: number }).status
-      const exit = status !== undefined && status < 500 ? EXIT.FAILED : EXIT.SERVICE
-      throw new CliError(exit, `cannot upload ${path} to storage: ${code ?? (error as Error).message}; run the same command again to resume`)
-    }
-    bar.update(info.size, true)
-    await api.confirm(fileId, info.size)
-  }
-  return { path, fileId, sha256: await sha256, size: info.size, resumed: { absolutePath } }
 }
 
-async function upload(api: ApiClient, path: string, options: Options): Promise<Uploaded> {
+/**
+ * Uploads and confirms one file through the client library. A large file goes in parts: the upload a previous run
+ * left for the same path, size and mtime is resumed (only the parts storage lacks are sent), and a new one is
+ * recorded before its first part is sent. A small one is streamed from disk in a form POST, hashed on its way out.
+ */
+async function upload(api: UploadClient, path: string, options: Options): Promise<Uploaded> {
   const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
     throw new CliError(EXIT.USAGE, `cannot read ${path}: ${error.code ?? error.message}`)
   })
   if (!info.isFile()) throw new CliError(EXIT.USAGE, `${path} is not a regular file`)
   const filename = basename(path)
-  const presign = (multipart: boolean) =>
-    api.presign({
-      filename,
-      external_id: options.externalId,
-      file_size: info.size,
-      ...(options.contentType ? { content_type: options.contentType } : {}),
-      ...(multipart ? { multipart: true } : {}),
-    })
+  const absolutePath = resolve(path)
 
-  // A file that was being uploaded in parts resumes, whatever the service would choose for it now.
-  const resumable = await options.resume.load(resolve(path), info.size, info.mtimeMs, options.api)
-  let first: Awaited<ReturnType<typeof presign>> | undefined
-  if (!resumable) {
-    first = await presign(options.multipart)
-    if (first.upload_type === 'post') return uploadByPost(api, path, info.size, first, options)
+  const previous = await options.resume.load(absolutePath, info.size, info.mtimeMs, options.api)
+  const known = previous && (await findFile(api, previous.fileId))
+  const resumeId = previous && known && RESUMABLE.has(known.status) ? previous.fileId : undefined
+  if (resumeId && !options.quiet) process.stderr.write(`upload: ${path}: resuming file ${resumeId} (${known!.status})\n`)
+
+  // Parts go out in parallel and out of order; the local hash reads the file front to back meanwhile.
+  let partsHash: Promise<string> | undefined
+  const startHashing = () => {
+    partsHash = hashFile(path)
+    partsHash.catch(() => undefined)
   }
-  const answer = first
-  // Starting over after a resume that cannot continue stays in parts, as the previous run was.
-  return uploadInParts(api, path, info, async () => (answer ?? (await presign(true))).file_id, options)
-}
+  if (resumeId) startHashing()
+  let inParts = resumeId !== undefined
+  let postedHash: string | undefined
 
-async function uploadByPost(
-  api: ApiClient,
-  path: string,
-  size: number,
-  post: Extract<Awaited<ReturnType<ApiClient['presign']>>, { upload_type: 'post' }>,
-  options: Options,
-): Promise<Uploaded> {
-  const filename = basename(path)
-  const info = { size }
   const bar = new ProgressBar(process.stderr, path, info.size, !options.quiet)
-  bar.update(0)
-  let stored
+  const source = await fileSource(path, info.size)
+  let file: FileView
   try {
-    stored = await postFileToStorage(post, { path, size: info.size, filename }, (sent) => bar.update(sent))
+    file = await api.upload(source, {
+      filename,
+      externalId: options.externalId,
+      ...(options.contentType ? { contentType: options.contentType } : {}),
+      // Starting over after a resume that cannot continue stays in parts, as the previous run was.
+      ...(options.multipart || previous ? { multipart: true } : {}),
+      ...(resumeId ? { fileId: resumeId } : {}),
+      partConcurrency: options.parallel,
+      partChecksums: true,
+      async onUploadCreated(created) {
+        if (created.upload_type !== 'multipart') return
+        inParts = true
+        await options.resume.save({ path: absolutePath, size: info.size, mtimeMs: info.mtimeMs, api: options.api, fileId: created.file_id })
+        startHashing()
+      },
+      onProgress: (progress) => bar.update(progress.uploadedBytes),
+      onPartsDone(result) {
+        if (!options.quiet && result.resumedParts > 0) {
+          process.stderr.write(`upload: ${path}: ${result.resumedParts} of ${result.partCount} parts were already stored; sent ${result.uploadedParts}\n`)
+        }
+      },
+      async postToStorage(post, _source, onSent) {
+        const stored = await postFileToStorage(post, { path, size: info.size, filename }, onSent)
+        postedHash = stored.sha256
+        return stored
+      },
+    })
   } catch (error) {
-    if (error instanceof CliError) throw error
-    const code = (error as NodeJS.ErrnoException).code
-    throw new CliError(EXIT.SERVICE, `cannot upload ${path} to storage: ${code ?? (error as Error).message}`)
+    throw cliErrorFor(error, { api: options.api, uploading: { path, resumable: inParts } })
+  } finally {
+    await source.close()
   }
-  if (stored.status < 200 || stored.status >= 300) throw storageRefusal(stored.status, stored.body)
   bar.update(info.size, true)
-
-  await api.confirm(post.file_id, info.size)
-  return { path, fileId: post.file_id, sha256: stored.sha256, size: info.size }
+  const sha256 = postedHash ?? (await partsHash)
+  if (sha256 === undefined) throw new CliError(EXIT.SERVICE, `${path}: no local SHA-256 to verify against`)
+  return { path, fileId: file.id, sha256, size: info.size, ...(inParts ? { resumed: { absolutePath } } : {}) }
 }
 
-async function waitUntilSettled(api: ApiClient, uploaded: Uploaded, options: Options): Promise<FileView> {
-  const { fileId } = uploaded
-  const { timeoutMs } = options
-  const deadline = Date.now() + timeoutMs
+async function waitUntilSettled(api: UploadClient, uploaded: Uploaded, options: Options): Promise<FileView> {
   // The pipeline's hashing progress (hashed_bytes while SYNCING): a large file takes a while, across invocations.
   const hashing = new ProgressBar(process.stderr, `${uploaded.path} (hashing)`, uploaded.size, !options.quiet, 'hashed')
-  let delay = 100
-  for (;;) {
-    const file = await api.getFile(fileId)
-    if (file.hashed_bytes !== undefined && file.hashed_bytes > 0) hashing.update(file.hashed_bytes)
-    if (file.status === 'SYNCED' || file.status === 'FAILED' || file.status === 'EXPIRED') return file
-    if (Date.now() + delay > deadline) {
-      throw new CliError(EXIT.SERVICE, `file ${fileId} is still ${file.status} after ${timeoutMs / 1000} s`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, delay))
-    delay = Math.min(delay * 2, 1_000)
-  }
+  return api.waitUntilSettled(uploaded.fileId, {
+    timeoutMs: options.timeoutMs,
+    maxIntervalMs: 1_000,
+    onUpdate(file) {
+      if (file.hashed_bytes !== undefined && file.hashed_bytes > 0) hashing.update(file.hashed_bytes)
+    },
+  })
 }
 
 /** Verifies one uploaded file: its stdout line on success, or the exit code it earns. */
-async function verify(api: ApiClient, uploaded: Uploaded, options: Options): Promise<{ line: string } | { exitCode: ExitCode }> {
+async function verify(api: UploadClient, uploaded: Uploaded, options: Options): Promise<{ line: string } | { exitCode: ExitCode }> {
   const file = await waitUntilSettled(api, uploaded, options)
   // Settled either way: there is nothing left to resume.
   if (uploaded.resumed) await options.resume.remove(uploaded.resumed.absolutePath, options.api)
@@ -262,7 +229,16 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<ExitCode> {
     process.stdout.write(`${USAGE}\n`)
     return EXIT.OK
   }
-  const api = new ApiClient(options.api, options.token)
+  const api = new UploadClient({
+    baseUrl: options.api,
+    token: options.token,
+    // Waits the service asked for are worth a line; network retries are quick and usually unremarkable.
+    onRetry(info) {
+      if (options.quiet || (info.reason !== 'rate-limited' && info.reason !== 'unavailable')) return
+      const why = info.reason === 'rate-limited' ? 'rate limited' : 'service unavailable'
+      process.stderr.write(`upload: waiting ${Math.ceil(info.delayMs / 1000)} s (${why})\n`)
+    },
+  })
   let exitCode: ExitCode = EXIT.OK
   const pending: { path: string; verdict: ReturnType<typeof verify> }[] = []
   for (const path of options.files) {
@@ -273,8 +249,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<ExitCode> {
       verdict.catch(() => undefined)
       pending.push({ path, verdict })
     } catch (error) {
-      if (!(error instanceof CliError) || error.exitCode !== EXIT.FAILED) throw error
-      process.stderr.write(`upload: ${path}: ${error.message}\n`)
+      const failure = cliErrorFor(error, { api: options.api })
+      if (failure.exitCode !== EXIT.FAILED) throw failure
+      process.stderr.write(`upload: ${path}: ${failure.message}\n`)
       exitCode = EXIT.FAILED
     }
   }
@@ -285,8 +262,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<ExitCode> {
       if ('line' in result) process.stdout.write(result.line)
       else exitCode = result.exitCode
     } catch (error) {
-      if (!(error instanceof CliError) || error.exitCode !== EXIT.FAILED) throw error
-      process.stderr.write(`upload: ${path}: ${error.message}\n`)
+      const failure = cliErrorFor(error, { api: options.api })
+      if (failure.exitCode !== EXIT.FAILED) throw failure
+      process.stderr.write(`upload: ${path}: ${failure.message}\n`)
       exitCode = EXIT.FAILED
     }
   }

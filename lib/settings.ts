@@ -144,3 +144,19 @@ export const LOCAL_SCHEDULE_SPEEDUP = 60
 export function localScheduleIntervalMs(task: (typeof scheduledTasks)[number]): number {
   return (task.everySeconds * 1000) / LOCAL_SCHEDULE_SPEEDUP
 }
+
+/**
+ * The largest file the local clamd scans, and so the pipeline's default `MALWARE_SCAN_MAX_BYTES`:
+ * `scripts/clamd.sh` writes it into clamd.conf as StreamMaxLength, MaxFileSize and MaxScanSize. ClamAV cannot
+ * scan a file of 2 GiB or more, so this is as far as it goes; a larger file is QUARANTINED `NOT_SCANNED` locally
+ * (on AWS, GuardDuty Malware Protection scans objects up to 100 GB). clamd's own default, 25 MiB, would have sent
+ * a developer's every video there.
+ */
+export const CLAMD_SCAN_MAX_BYTES = 2047 * 1024 ** 2
+
+/**
+ * clamd's MaxScanTime, written into clamd.conf by `scripts/clamd.sh`: past it clamd stops and, with
+ * AlertExceedsMax, answers Heuristics.Limits.Exceeded.MaxScanTime. The scanner waits this long for a verdict
+ * after the last chunk (beyond its idle timeout): scanning a 1 GiB stream takes clamd about 12 s here.
+ */
+export const CLAMD_MAX_SCAN_TIME_MS = 120_000

@@ -18,8 +18,8 @@ readonly DB_DIR=$DIR/db
 readonly PID_FILE=$DIR/clamd.pid
 readonly LOG_FILE=$DIR/clamd.log
 readonly START_TIMEOUT=${CLAMD_START_TIMEOUT:-60}
-# The limits the pipeline's MALWARE_SCAN_MAX_BYTES must not exceed (functions/core/config.ts defaults to 25 MiB).
-readonly STREAM_MAX=${CLAMD_STREAM_MAX_LENGTH:-25M}
+REPO_ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+readonly REPO_ROOT
 
 log() { printf 'clamd: %s\n' "$*" >&2; }
 die() { printf 'clamd: error: %s\n' "$*" >&2; exit 1; }
@@ -47,14 +47,23 @@ ensure_packages() {
     || die "apt-get install clamav-daemon clamav failed"
 }
 
-write_config() {
-  mkdir -p "$DB_DIR"
-  # EICAR's MD5 and length (68 bytes), the hash signature ClamAV's official database uses (Win.Test.EICAR_HDB-1).
-  # A detection reports as Eicar-Test-Signature.UNOFFICIAL. The EICAR file itself is built by the tests.
-  printf '%s\n' '44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature' >"$DB_DIR/upload-pipeline-test.hdb"
-  # Written every run: a changed limit or port takes effect on the next start. Foreground: this script
+# clamd's limits come from lib/settings.ts, which the pipeline's scanner reads too: CLAMD_SCAN_MAX_BYTES (also the
+# default MALWARE_SCAN_MAX_BYTES) and CLAMD_MAX_SCAN_TIME_MS. CLAMD_STREAM_MAX_LENGTH overrides the first (a test's
+# own small-limit clamd).
+settings() {
+  (cd "$REPO_ROOT" && node --import tsx/esm --input-type=module \
+    --eval "const s = await import('./lib/settings.ts'); console.log(s.CLAMD_SCAN_MAX_BYTES, s.CLAMD_MAX_SCAN_TIME_MS)") \
+    || die "cannot read the clamd settings from lib/settings.ts (run npm ci first)"
+}
+
+# Writes the wanted config to $1.
+render_config() {
+  local stream_max scan_time
+  read -r stream_max scan_time < <(settings)
+  stream_max=${CLAMD_STREAM_MAX_LENGTH:-$stream_max}
+  # Compared with the running one on every run, so a changed limit or port restarts it. Foreground: this script
   # supervises the pid itself, and Debian's systemd unit refuses to start without the official main/daily DBs.
-  cat >"$CONF.tmp" <<EOF
+  cat >"$1" <<EOF
 Foreground yes
 TCPSocket $PORT
 TCPAddr 127.0.0.1
@@ -64,16 +73,16 @@ LogFile $LOG_FILE
 LogTime yes
 # Limits are explicit: what the stream may carry and what the engine may scan. Past any of them clamd
 # would answer OK, unless AlertExceedsMax turns that into Heuristics.Limits.Exceeded.* FOUND.
-StreamMaxLength $STREAM_MAX
-MaxFileSize $STREAM_MAX
-MaxScanSize 100M
+StreamMaxLength $stream_max
+MaxFileSize $stream_max
+MaxScanSize $stream_max
+MaxScanTime $scan_time
 AlertExceedsMax yes
 MaxThreads 4
 ReadTimeout 30
 CommandReadTimeout 10
 SelfCheck 0
 EOF
-  mv "$CONF.tmp" "$CONF"
 }
 
 running_pid() {
@@ -86,15 +95,31 @@ running_pid() {
 }
 
 main() {
-  if ping_clamd 2>/dev/null; then return 0; fi
+  mkdir -p "$DB_DIR"
+  # EICAR's MD5 and length (68 bytes), the hash signature ClamAV's official database uses (Win.Test.EICAR_HDB-1).
+  # A detection reports as Eicar-Test-Signature.UNOFFICIAL. The EICAR file itself is built by the tests.
+  printf '%s\n' '44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature' >"$DB_DIR/upload-pipeline-test.hdb"
+  render_config "$CONF.want"
+  # A clamd of ours started from another config (an older limit, say) is restarted; a foreign one is left alone.
+  if ping_clamd 2>/dev/null && { cmp -s "$CONF.want" "$CONF" || ! running_pid >/dev/null; }; then return 0; fi
   ensure_packages
-  mkdir -p "$DIR"
   exec 9>"$DIR/start.lock"
   flock -w "$((START_TIMEOUT + 30))" 9 || die "timed out waiting for another clamd.sh ($DIR/start.lock)"
+
+  local pid
+  if pid=$(running_pid) && ! cmp -s "$CONF.want" "$CONF"; then
+    log "restarting clamd (pid $pid): its config changed"
+    kill "$pid"
+    local deadline=$((SECONDS + 30))
+    while kill -0 "$pid" 2>/dev/null; do
+      ((SECONDS < deadline)) || die "clamd (pid $pid) did not stop within 30s"
+      sleep 0.2
+    done
+  fi
   if ping_clamd 2>/dev/null; then return 0; fi
 
   if ! running_pid >/dev/null; then
-    write_config
+    mv "$CONF.want" "$CONF"
     log "starting clamd on 127.0.0.1:$PORT (config: $CONF, log: $LOG_FILE)"
     # setsid + nohup: clamd outlives this script and the test run or terminal that started it.
     setsid nohup clamd --foreground --config-file="$CONF" </dev/null >>"$DIR/clamd.out" 2>&1 9>&- &

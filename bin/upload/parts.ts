@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { open } from 'node:fs/promises'
-import { httpPartsApi, uploadParts, type PartSource, type UploadPartsResult } from '../../client/src/multipart.js'
+import type { PartSource } from '../../client/src/index.js'
 
 /** A file on disk as the uploader reads it: each part read on demand at its offset, so memory holds only parts in flight. */
-async function fileSource(path: string, size: number): Promise<PartSource & { close(): Promise<void> }> {
+export async function fileSource(path: string, size: number): Promise<PartSource & { close(): Promise<void> }> {
   const handle = await open(path, 'r')
   return {
     size,
@@ -23,29 +23,4 @@ export async function hashFile(path: string): Promise<string> {
   const hash = createHash('sha256')
   for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer)
   return hash.digest('hex')
-}
-
-/** Sends the parts storage lacks for `fileId`, `parallel` at a time, each with its SHA-256 for storage to check. */
-export async function uploadFileParts(input: {
-  api: string
-  token: string
-  fileId: string
-  path: string
-  size: number
-  parallel: number
-  onProgress: (bytesDone: number) => void
-}): Promise<UploadPartsResult> {
-  const source = await fileSource(input.path, input.size)
-  try {
-    return await uploadParts({
-      fileId: input.fileId,
-      source,
-      api: httpPartsApi({ baseUrl: input.api, token: input.token }),
-      concurrency: input.parallel,
-      checksums: true,
-      onProgress: (p) => input.onProgress(p.bytesDone),
-    })
-  } finally {
-    await source.close()
-  }
 }

@@ -4,30 +4,11 @@
  * re-signed when storage says its URL expired, and resumed from the parts storage already holds
  * (`GET /files/{id}/parts`). Runs on Node >= 20 and in browsers with `fetch`; needs no AWS credentials.
  */
-import { fetchWithRetry, HttpStatusError, isRetryable, retry, type RetryOptions } from './retry.js'
+import { PartUploadError } from './errors.js'
+import { HttpStatusError, isRetryable, retry, type RetryOptions } from './retry.js'
+import type { PartsListing, SignedPart } from './types.js'
 
-export interface SignedPart {
-  part_number: number
-  size: number
-  url: string
-  expires_at: string
-  /** Headers the PUT must carry exactly as given. */
-  headers: Record<string, string>
-}
-
-export interface StoredPart {
-  part_number: number
-  size: number
-  etag: string
-}
-
-export interface PartsListing {
-  part_size: number
-  part_count: number
-  parts: StoredPart[]
-}
-
-/** The two parts routes of the API, as the uploader needs them. */
+/** The two parts routes of the API, as the uploader needs them (`UploadClient` is one). */
 export interface PartsApi {
   signParts(fileId: string, partNumbers: number[], sha256?: Record<string, string>): Promise<SignedPart[]>
   listParts(fileId: string): Promise<PartsListing>
@@ -40,68 +21,6 @@ export interface PartSource {
 }
 
 export const blobSource = (blob: Blob): PartSource => ({ size: blob.size, read: async (start, end) => blob.slice(start, end) })
-
-/** An API answer that is not a success, with the API's stable error code when it sent one. */
-export class ApiError extends Error {
-  override readonly name = 'ApiError'
-  constructor(
-    readonly status: number,
-    readonly code: string | undefined,
-    message: string,
-    readonly details?: unknown,
-  ) {
-    super(message)
-  }
-}
-
-async function readJson<T>(response: Response): Promise<T> {
-  const text = await response.text()
-  let body: any
-  try {
-    body = text ? JSON.parse(text) : undefined
-  } catch {
-    body = undefined
-  }
-  if (response.ok && body !== undefined) return body as T
-  throw new ApiError(response.status, body?.error?.code, body?.error?.message ?? `HTTP ${response.status}`, body?.error?.details)
-}
-
-/** The parts routes over HTTP, with the bearer token `token` returns (called per request, so it may refresh). */
-export function httpPartsApi(options: {
-  baseUrl: string
-  token: string | (() => string | Promise<string>)
-  fetch?: typeof fetch
-  retry?: RetryOptions
-}): PartsApi {
-  const base = options.baseUrl.replace(/\/+$/, '')
-  const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const token = typeof options.token === 'function' ? await options.token() : options.token
-    const response = await fetchWithRetry(
-      `${base}${path}`,
-      () => ({
-        method,
-        headers: {
-          authorization: `Bearer ${token}`,
-          accept: 'application/json',
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      }),
-      { ...options.retry, ...(options.fetch ? { fetch: options.fetch } : {}) },
-    )
-    return readJson<T>(response)
-  }
-  return {
-    async signParts(fileId, partNumbers, sha256) {
-      const answer = await call<{ parts: SignedPart[] }>('POST', `/files/${encodeURIComponent(fileId)}/parts`, {
-        part_numbers: partNumbers,
-        ...(sha256 && Object.keys(sha256).length ? { sha256 } : {}),
-      })
-      return answer.parts
-    },
-    listParts: (fileId) => call<PartsListing>('GET', `/files/${encodeURIComponent(fileId)}/parts`),
-  }
-}
 
 export interface UploadPartsOptions {
   fileId: string
@@ -144,8 +63,9 @@ export const partLength = (listing: Pick<PartsListing, 'part_size' | 'part_count
  */
 export async function uploadParts(options: UploadPartsOptions): Promise<UploadPartsResult> {
   const { api, fileId, source } = options
-  const fetchFn = options.fetch ?? globalThis.fetch
-  const listing = await retry(() => api.listParts(fileId), { ...options.retry, shouldRetry: isRetryable })
+  const fetchFn = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
+  // The API client retries its own requests; this covers a PartsApi that does not.
+  const listing = await retry(() => api.listParts(fileId), { ...options.retry, shouldRetry: isRetryable, request: `GET /files/${fileId}/parts` })
   const planned = (n: number) => partLength(listing, source.size, n)
   const held = new Set(listing.parts.filter((p) => p.part_number <= listing.part_count && p.size === planned(p.part_number)).map((p) => p.part_number))
   const todo: number[] = []
@@ -186,6 +106,7 @@ export async function uploadParts(options: UploadPartsOptions): Promise<UploadPa
       {
         ...options.retry,
         signal,
+        request: `PUT part ${n}`,
         shouldRetry: (error) => (error instanceof PartUrlExpiredError ? 0 : isRetryable(error)),
       },
     )
@@ -216,16 +137,4 @@ export async function uploadParts(options: UploadPartsOptions): Promise<UploadPa
 
 class PartUrlExpiredError extends Error {
   override readonly name = 'PartUrlExpiredError'
-}
-
-/** Storage refused a part for good: `body` is its XML error (e.g. BadDigest, SignatureDoesNotMatch). */
-export class PartUploadError extends Error {
-  override readonly name = 'PartUploadError'
-  constructor(
-    readonly partNumber: number,
-    readonly status: number,
-    readonly body: string,
-  ) {
-    super(`storage refused part ${partNumber}: HTTP ${status} ${/<Code>([^<]*)<\/Code>/.exec(body)?.[1] ?? ''}`.trim())
-  }
 }

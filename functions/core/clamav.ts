@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net'
+import { CLAMD_MAX_SCAN_TIME_MS } from '../../lib/settings.js'
 import type { MalwareScanningConfig } from './config.js'
 import { type MalwareScanner, type ScanSession, type ScanVerdict, ScannerUnavailableError } from './scanner.js'
 
@@ -38,7 +39,7 @@ export function createClamavScanner(config: MalwareScanningConfig): MalwareScann
       if (size > config.maxScanBytes) {
         return overLimitSession(`${size} bytes is over the scanner's limit of ${config.maxScanBytes} bytes`)
       }
-      return instreamSession(config)
+      return instreamSession(config, size)
     },
   }
 }
@@ -47,7 +48,16 @@ function overLimitSession(reason: string): ScanSession {
   return { streams: false, update: async () => undefined, finish: async () => ({ kind: 'unscannable', reason }), abort: () => undefined }
 }
 
-function instreamSession(config: MalwareScanningConfig): ScanSession {
+/**
+ * clamd scans only once the stream has ended, and is silent meanwhile. A second per 8 MiB, about a tenth of the
+ * rate measured here (docs/BENCHMARKS.md, scanning), up to clamd's own MaxScanTime, tells a slow scan of a large
+ * file from a wedged clamd.
+ */
+const SCAN_ALLOWANCE_BYTES_PER_SECOND = 8 * 1024 ** 2
+const verdictWaitMs = (config: MalwareScanningConfig, size: number): number =>
+  config.clamdTimeoutMs + Math.min(CLAMD_MAX_SCAN_TIME_MS, Math.ceil(size / SCAN_ALLOWANCE_BYTES_PER_SECOND) * 1000)
+
+function instreamSession(config: MalwareScanningConfig, size: number): ScanSession {
   let failure: Error | undefined
   let reply = ''
   let ended = false
@@ -60,7 +70,7 @@ function instreamSession(config: MalwareScanningConfig): ScanSession {
   const socket: Socket = connect({ host: config.clamdHost, port: config.clamdPort })
   socket.setNoDelay(true)
   socket.setTimeout(config.clamdTimeoutMs, () => {
-    failure ??= new ScannerUnavailableError(`clamd at ${config.clamdHost}:${config.clamdPort} did not answer within ${config.clamdTimeoutMs} ms`)
+    failure ??= new ScannerUnavailableError(`clamd at ${config.clamdHost}:${config.clamdPort} did not answer within ${socket.timeout} ms`)
     socket.destroy()
   })
   socket.on('error', (error) => {
@@ -97,6 +107,7 @@ function instreamSession(config: MalwareScanningConfig): ScanSession {
       await write(chunk)
     },
     async finish() {
+      socket.setTimeout(verdictWaitMs(config, size))
       await write(frameLength(0))
       if (!ended) await new Promise<void>((resolve) => endWaiters.push(resolve))
       if (reply.includes('\0')) return parseClamdReply(reply)

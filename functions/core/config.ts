@@ -1,5 +1,5 @@
 import { S3_MAX_OBJECT_SIZE, S3_MAX_PART_SIZE, S3_MAX_POST_SIZE, S3_MIN_PART_SIZE } from './aws-limits.js'
-import { pipelineEnvironment } from '../../lib/settings.js'
+import { CLAMD_SCAN_MAX_BYTES, pipelineEnvironment } from '../../lib/settings.js'
 import { DEFAULT_RETRY_SCHEDULE_SECONDS } from './webhooks.js'
 
 /**
@@ -218,8 +218,8 @@ export function loadConfig(env: Env = process.env): Config {
       clamdHost: env.CLAMD_HOST?.trim() || '127.0.0.1',
       clamdPort: integer('CLAMD_PORT', 3310, 1),
       clamdTimeoutMs: integer('CLAMD_TIMEOUT_MS', 30_000, 1),
-      // clamd's StreamMaxLength default (25M), which scripts/clamd.sh also sets.
-      maxScanBytes: integer('MALWARE_SCAN_MAX_BYTES', 25 * 1024 ** 2, 1),
+      // What the local clamd is configured to take (scripts/clamd.sh writes the same setting).
+      maxScanBytes: integer('MALWARE_SCAN_MAX_BYTES', CLAMD_SCAN_MAX_BYTES, 1),
       unscannable: oneOf('MALWARE_UNSCANNABLE', ['quarantine', 'fail'] as const, 'quarantine'),
     }),
   }

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'kysely'
 import { describe, expect, it } from 'vitest'
-import { blobSource, httpPartsApi, uploadParts } from '../../client/src/multipart.js'
+import { blobSource, uploadParts, UploadClient } from '../../client/src/index.js'
 import { loadConfig } from '../../functions/core/config.js'
 import { createDeps, deps } from '../../functions/core/deps.js'
 import { FILE_UPLOADED } from '../../functions/core/outbox.js'
@@ -15,7 +15,7 @@ const pipeline = usePipeline({ pollers: 1 })
 const alice = pipeline.client('alice')
 const bob = pipeline.client('bob')
 
-const partsApi = () => httpPartsApi({ baseUrl: pipeline.url, token: alice.token! })
+const partsApi = () => new UploadClient({ baseUrl: pipeline.url, token: alice.token! })
 const row = (id: string) => deps().db.selectFrom('files').selectAll().where('id', '=', id).executeTakeFirstOrThrow()
 const outboxRows = (id: string) =>
   deps().db.selectFrom('outbox').selectAll().where('file_id', '=', id).where('event_type', '=', FILE_UPLOADED).execute()

@@ -3,6 +3,7 @@ import { parseClamdReply } from '../../functions/core/clamav.js'
 import { loadConfig } from '../../functions/core/config.js'
 import { scanResultEvent, verdictOf } from '../../functions/core/guardduty.js'
 import { ScannerUnavailableError } from '../../functions/core/scanner.js'
+import { CLAMD_SCAN_MAX_BYTES } from '../../lib/settings.js'
 
 describe('clamd INSTREAM replies', () => {
   it('reads OK as clean and a named FOUND as infected', () => {
@@ -67,7 +68,7 @@ describe('malware scanning configuration', () => {
   const env = { AWS_REGION: 'r', FILES_BUCKET_NAME: 'b', FILES_QUEUE_URL: 'q', DATABASE_URL: 'd', REDIS_URL: 'r' }
 
   it('is on by default, with ClamAV and quarantine for what it cannot scan', () => {
-    expect(loadConfig(env).malwareScanning).toMatchObject({ scanner: 'clamav', unscannable: 'quarantine', maxScanBytes: 25 * 1024 ** 2 })
+    expect(loadConfig(env).malwareScanning).toMatchObject({ scanner: 'clamav', unscannable: 'quarantine', maxScanBytes: CLAMD_SCAN_MAX_BYTES })
   })
 
   it('switches off, and names a scanner it does not know', () => {
