@@ -55,13 +55,16 @@ describe('the upload page messages', () => {
     })
     expect(describeUploadError(storageError)).toBe('Refused by storage: the file is larger than this upload allows.')
     expect(describeUploadError(Object.assign(new Error('Unknown error'), { source: { status: 0 } }))).toMatch(/^Could not reach storage/)
+    expect(describeUploadError(Object.assign(new Error('cannot reach'), { name: 'NetworkError' }))).toBe(
+      'Could not reach the service: check the connection and try again.',
+    )
     expect(describeUploadError(new Error('something else'))).toBe('something else')
   })
 
   it('says what it waits for instead of refusing', () => {
-    expect(describeWait(12_400, 429)).toBe('Waiting 12 s (rate limited), then trying again…')
-    expect(describeWait(200, 503)).toBe('Waiting 1 s (the service is busy), then trying again…')
-    expect(describeWait(3_000, undefined)).toBe('Waiting 3 s (connection lost), then trying again…')
+    expect(describeWait(12_400, 'rate-limited')).toBe('Waiting 12 s (rate limited), then trying again…')
+    expect(describeWait(200, 'unavailable')).toBe('Waiting 1 s (the service is busy), then trying again…')
+    expect(describeWait(3_000, 'network')).toBe('Waiting 3 s (connection lost), then trying again…')
   })
 
   it('sums a batch up in one line', () => {

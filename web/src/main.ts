@@ -4,7 +4,7 @@
  * waits, the page says so instead of showing a refusal.
  */
 import '../style.css'
-import { UploadClient } from '../../client/src/index.js'
+import { UploadClient, type RetryReason } from '../../client/src/index.js'
 import { loadSiteConfig, resolveApiBase } from './config.js'
 import { startFilesView } from './files-view.js'
 import { describeWait } from './messages.js'
@@ -49,11 +49,11 @@ function showWhoAmI(): void {
 let waitingUntil = 0
 let waitingTimer: ReturnType<typeof setTimeout> | undefined
 /** Shows the longest wait in progress; hides once it is over (a request that then succeeds needs no message). */
-function showWaiting(delayMs: number, status: number | undefined): void {
+function showWaiting(delayMs: number, reason: RetryReason): void {
   const until = Date.now() + delayMs
   if (until < waitingUntil) return
   waitingUntil = until
-  waiting.textContent = describeWait(delayMs, status)
+  waiting.textContent = describeWait(delayMs, reason)
   waiting.hidden = false
   document.body.dataset.waited = 'true'
   clearTimeout(waitingTimer)
@@ -67,10 +67,7 @@ try {
   const client = new UploadClient({
     baseUrl: resolveApiBase(config, location.origin),
     token: () => tokenInput.value.trim(),
-    onRetry: (info) => {
-      const error = info.error as { status?: unknown } | undefined
-      showWaiting(info.delayMs, typeof error?.status === 'number' ? error.status : undefined)
-    },
+    onRetry: (info) => showWaiting(info.delayMs, info.reason),
   })
   const files = startFilesView(client, () => tokenInput.value.trim() !== '')
   startUploader({ client, externalId: () => externalIdInput.value.trim() || 'web', onSettled: debounce(() => files.reload(), 1_000) })

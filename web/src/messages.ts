@@ -76,11 +76,17 @@ const isApiRefusal = (error: unknown): error is ApiRefusal =>
   error instanceof Error && error.name === 'ApiError' && typeof (error as Partial<ApiRefusal>).status === 'number'
 
 /**
- * Why an upload did not go through: an API refusal (from the client library), or storage's answer to Uppy's
- * request (Uppy puts the XMLHttpRequest on the error as `source`).
+ * Why an upload did not go through: the client library's errors (an API refusal, no answer at all, storage
+ * refusing a form POST), or storage's answer to Uppy's own request (Uppy puts the XMLHttpRequest on the error as
+ * `source`). Duck-typed by name, so this module stays free of the library and runs in unit tests as it is.
  */
 export function describeUploadError(error: unknown): string {
   if (isApiRefusal(error)) return describeApiError(error)
+  if (error instanceof Error && error.name === 'NetworkError') return 'Could not reach the service: check the connection and try again.'
+  if (error instanceof Error && error.name === 'StorageError') {
+    const { status, body } = error as Error & { status?: unknown; body?: unknown }
+    return describeStorageError(typeof status === 'number' ? status : 0, typeof body === 'string' ? body : '')
+  }
   const source = (error as { source?: { status?: unknown; responseText?: unknown } } | undefined)?.source
   if (source && typeof source.status === 'number') {
     return describeStorageError(source.status, typeof source.responseText === 'string' ? source.responseText : '')
@@ -101,12 +107,19 @@ export function describeFailure(file: SettledFile): string {
   return file.error ? `${what}: ${file.error.message} (${file.error.code})` : `${what}.`
 }
 
+/** The client library's reasons to try again (its `RetryReason`), as the page says them. */
+const WAIT_REASONS: Readonly<Record<string, string>> = {
+  'rate-limited': 'rate limited',
+  unavailable: 'the service is busy',
+  'server-error': 'the service had a problem',
+  network: 'connection lost',
+  'expired-url': 'the upload link expired',
+}
+
 /** What the page says while the client library waits before trying again, instead of a refusal. */
-export function describeWait(delayMs: number, status: number | undefined): string {
+export function describeWait(delayMs: number, reason: string): string {
   const seconds = Math.max(1, Math.round(delayMs / 1000))
-  const why =
-    status === 429 ? 'rate limited' : status === 503 ? 'the service is busy' : status === undefined ? 'connection lost' : `HTTP ${status}`
-  return `Waiting ${seconds} s (${why}), then trying again…`
+  return `Waiting ${seconds} s (${WAIT_REASONS[reason] ?? reason}), then trying again…`
 }
 
 export interface BatchCounts {

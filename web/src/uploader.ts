@@ -49,6 +49,8 @@ interface PostForm {
   url: string
   fields: Record<string, string>
   expiresAt: number
+  /** Presigned again when less than this is left: a minute, or half its life when it lives shorter. */
+  marginMs: number
 }
 
 export interface UploaderOptions {
@@ -74,6 +76,8 @@ export function startUploader(options: UploaderOptions): Uppy<PipelineMeta, AwsB
   const refusals = new Map<string, string>()
   const rows = new Map<string, Row>()
   const pipelines = new Map<string, Promise<void>>()
+  // Files the user removed or cancelled (as opposed to uploads that failed).
+  const removed = new Set<string>()
 
   const uppy = new Uppy<PipelineMeta, AwsBody>({ id: 'upload-pipeline', autoProceed: true })
 
@@ -115,7 +119,8 @@ export function startUploader(options: UploaderOptions): Uppy<PipelineMeta, AwsB
       ...(upload.upload_type === 'multipart' ? { pipelinePartSize: upload.part_size } : {}),
     })
     if (upload.upload_type === 'post') {
-      forms.set(file.id, { url: upload.upload_url, fields: upload.form_fields, expiresAt: Date.parse(upload.expires_at) })
+      const expiresAt = Date.parse(upload.expires_at)
+      forms.set(file.id, { url: upload.upload_url, fields: upload.form_fields, expiresAt, marginMs: Math.min(60_000, (expiresAt - Date.now()) / 2) })
     }
     refusals.delete(file.id)
     rowFor(file).planned(upload.file_id)
@@ -126,7 +131,7 @@ export function startUploader(options: UploaderOptions): Uppy<PipelineMeta, AwsB
     if ((file as MultipartState).s3Multipart?.uploadId) return false
     if (file.meta.pipelineUploadType === 'multipart' && !refusals.has(file.id)) return false
     const form = forms.get(file.id)
-    return !form || form.expiresAt - Date.now() < 60_000
+    return !form || form.expiresAt - Date.now() < form.marginMs
   }
 
   /** One file presigned on its own: a file Uppy restarts without preprocessing (after a reload) or whose POST expired. */
@@ -213,10 +218,10 @@ export function startUploader(options: UploaderOptions): Uppy<PipelineMeta, AwsB
       return {}
     },
     async abortMultipartUpload(file, { uploadId }) {
-      if (!uploadId) return
-      // Uppy aborts when the file is removed (or an upload failed for good): deleting aborts the storage upload and
-      // frees the name; a retry presigns afresh.
-      uppy.setFileMeta(file.id, { pipelineFileId: undefined, pipelineUploadType: undefined, pipelinePartSize: undefined })
+      // Uppy aborts both when the user removes the file and when a part failed for good. Only the first deletes (which
+      // aborts the storage upload and frees the name); after a failure the stored parts stay for the retry, which
+      // goes on with the same file id. An upload nobody comes back to is expired by the sweeper.
+      if (!uploadId || !removed.has(file.id)) return
       await client.deleteFile(uploadId).catch((error: unknown) => console.warn('could not delete the abandoned upload', error))
     },
   })
@@ -258,7 +263,11 @@ export function startUploader(options: UploaderOptions): Uppy<PipelineMeta, AwsB
   }
 
   uppy.on('file-added', (file) => rowFor(file))
+  uppy.on('cancel-all', () => {
+    for (const file of uppy.getFiles()) removed.add(file.id)
+  })
   uppy.on('file-removed', (file) => {
+    removed.add(file.id)
     const row = rows.get(file.id)
     // A file that reached storage stays in the list: the pipeline goes on with it.
     if (row && !row.reachedStorage()) {
