@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=hashing,hash-stage,scanning,e2e,api,multipart,relay,cold]`: measures the pipeline against
+ * `npm run bench [-- --quick] [-- --only=hashing,hash-stage,scanning,e2e,api,folder,multipart,relay,cold]`: measures the pipeline against
  * its limits, each figure beside a baseline measured in the same run, prints the figures and
  * rewrites docs/BENCHMARKS.md. Runs against the bench database, Redis DB and LocalStack resources
  * (bench/env.ts), never those of the tests or `npm start`. With --only, the report goes to
@@ -23,7 +23,7 @@ const wants = (name: string) => !only || only.includes(name)
 const log = (line: string) => console.log(`bench: ${line}`)
 
 // Imported after the environment is complete: the product reads it on first use.
-const { provision } = await import('../localstack/provision.js')
+const { provision, DEFAULT_CORS_ALLOWED_ORIGINS } = await import('../localstack/provision.js')
 const { bootstrapDatabase } = await import('../bin/local/database.js')
 const { createDb } = await import('../functions/core/db.js')
 const { createS3Client } = await import('../functions/core/storage.js')
@@ -44,7 +44,12 @@ await bootstrapDatabase(process.env.DATABASE_URL!, { fresh: true })
 // side for up to 20 s and would swallow the next run's first messages for the visibility timeout.
 const runId = Date.now().toString(36)
 const resources = await provision({ env: process.env, queuePrefix: `${process.env.QUEUE_NAME_PREFIX}-${runId}` })
-process.env.FILES_QUEUE_URL = resources.queueUrl
+// Every queue of this run, not only the files queue: the runtime process finds them by these variables, and a
+// variable left at its default names a queue that does not exist (the relay then fails the whole round).
+{
+  const { queues: queueTable } = await import('../lib/settings.js')
+  for (const queue of queueTable) process.env[queue.urlVariable] = resources.queues[queue.name].url
+}
 const relayQueue = await provision({ env: process.env, queuePrefix: `${RELAY_QUEUE_NAME}-${runId}` })
 const sqs = new SQSClient({ region: process.env.AWS_REGION, endpoint: process.env.AWS_ENDPOINT_URL })
 const config = loadConfig()
@@ -83,7 +88,7 @@ await section('scanning', async () => {
   return benchScanning({ s3, bucket: config.bucketName, scanning: config.malwareScanning, sizesMiB: quick ? [8] : [1, 8, 24], reps: quick ? 3 : 5, smallScans: quick ? 50 : 200, log })
 })
 
-if (wants('e2e') || wants('api') || wants('multipart')) {
+if (wants('e2e') || wants('api') || wants('multipart') || wants('folder')) {
   const { spawnRuntime } = await import('./runtime-process.js')
   const { tokenFor } = await import('../test/fixtures/pipeline.js')
   const { createObjectStore } = await import('../functions/core/storage.js')
@@ -101,6 +106,14 @@ if (wants('e2e') || wants('api') || wants('multipart')) {
     await section('api', async () => {
       const { benchApi } = await import('./api.js')
       return benchApi({ url: runtime.url, token, owner, db, s3, bucket: config.bucketName, quick, log })
+    })
+    await section('folder', async () => {
+      const { benchFolderDrop } = await import('./folder-drop.js')
+      // The page uploads straight to the bucket from the runtime's origin (a random port).
+      const { PutBucketCorsCommand } = await import('@aws-sdk/client-s3')
+      const { corsRules } = await import('../localstack/provision.js')
+      await s3.send(new PutBucketCorsCommand({ Bucket: config.bucketName, CORSConfiguration: { CORSRules: corsRules([runtime.url, ...DEFAULT_CORS_ALLOWED_ORIGINS]) } }))
+      return benchFolderDrop({ root, url: runtime.url, files: quick ? 100 : 300, log })
     })
     await section('multipart', async () => {
       const { benchMultipart } = await import('./multipart.js')
@@ -130,7 +143,7 @@ await section('cold', async () => {
   return benchColdStart({ root, reps: quick ? 5 : 10, log })
 })
 
-for (const url of [resources.queueUrl, resources.dlqUrl, relayQueue.queueUrl, relayQueue.dlqUrl]) {
+for (const url of [...Object.values(resources.queues).flatMap((q) => [q.url, q.dlqUrl]), relayQueue.queueUrl, relayQueue.dlqUrl]) {
   await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => undefined)
 }
 sqs.destroy()

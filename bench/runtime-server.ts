@@ -7,13 +7,19 @@ import { fileURLToPath } from 'node:url'
 import { SQSClient } from '@aws-sdk/client-sqs'
 import { authOptionsFromEnv, createVerifier } from '../bin/local/auth.js'
 import { startLocalRuntime } from '../bin/local/runtime.js'
+import { queues } from '../lib/settings.js'
 import { applyBenchEnvironment } from './env.js'
 
+// The orchestrator provisions queues of its own per run and passes their URLs; the environment builder would point
+// every URL variable back at the default queue names (which do not exist), so the given ones are kept.
+const given = queues.map((queue) => [queue.urlVariable, process.env[queue.urlVariable]] as const)
 applyBenchEnvironment()
+for (const [variable, url] of given) if (url) process.env[variable] = url
 const env = process.env
 const root = fileURLToPath(new URL('..', import.meta.url))
 
 const { deps } = await import('../functions/core/deps.js')
+const { webFallback } = await import('../bin/local/web.js')
 const runtime = await startLocalRuntime({
   root,
   port: 0,
@@ -22,6 +28,8 @@ const runtime = await startLocalRuntime({
   pollers: Number(env.LOCAL_POLLERS ?? 4),
   // Request lines would cost the runtime as much as some handlers; the handlers still log as shipped.
   log: () => undefined,
+  // The upload page, for the folder-drop benchmark.
+  fallback: webFallback({ root, storageOrigin: env.AWS_ENDPOINT_URL! }),
 })
 process.stdout.write(`${JSON.stringify({ url: runtime.url })}\n`)
 
