@@ -16,8 +16,10 @@ const $ = <T extends Element = HTMLElement>(selector: string, root: ParentNode =
 }
 
 export interface FilesView {
-  /** Shows the first page again (after an upload batch, or when the token changes). */
+  /** Shows the first page again (when the token changes). */
   reload(): void
+  /** Shows the current page again (after uploads settle), keeping the place. */
+  refresh(): void
 }
 
 export function startFilesView(client: UploadClient, signedIn: () => boolean): FilesView {
@@ -163,6 +165,9 @@ export function startFilesView(client: UploadClient, signedIn: () => boolean): F
     reload() {
       cursors = []
       cursor = undefined
+      void show()
+    },
+    refresh() {
       void show()
     },
   }

@@ -70,7 +70,7 @@ try {
     onRetry: (info) => showWaiting(info.delayMs, info.reason),
   })
   const files = startFilesView(client, () => tokenInput.value.trim() !== '')
-  startUploader({ client, externalId: () => externalIdInput.value.trim() || 'web', onSettled: debounce(() => files.reload(), 1_000) })
+  startUploader({ client, externalId: () => externalIdInput.value.trim() || 'web', onSettled: debounce(() => files.refresh(), 1_000) })
   files.reload()
   tokenInput.addEventListener('input', () => {
     localStorage.setItem(TOKEN_KEY, tokenInput.value.trim())
