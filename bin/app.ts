@@ -1,6 +1,7 @@
 import { App, Tags, Validations } from 'aws-cdk-lib'
 import { RetentionDays } from 'aws-cdk-lib/aws-logs'
 import { AwsSolutionsChecks } from 'cdk-nag'
+import type { SiteBuild } from '../lib/constructs/site.js'
 import { UploadPipelineStack } from '../lib/upload-pipeline-stack.js'
 
 // The only place that reads configuration for the infrastructure: CDK context (`-c key=value` or cdk.json),
@@ -52,6 +53,18 @@ if (!Object.values(RetentionDays).includes(logRetentionDays)) {
   throw new Error(`Context logRetentionDays must be a CloudWatch Logs retention (1, 3, 5, 7, 14, 30, 60, 90, ...), got ${logRetentionDays}`)
 }
 
+// The page's own build (web/build.ts: esbuild and the static files), loaded only when the site is deployed, so that
+// `-c site=false` synthesizes without it.
+async function loadSiteBuild(): Promise<SiteBuild> {
+  const module = new URL('../web/build.ts', import.meta.url).href
+  const { buildSiteSync } = (await import(module).catch((error: unknown) => {
+    throw new Error(`The static site is built by ${module}, which failed to load; -c site=false leaves the site out`, { cause: error })
+  })) as { buildSiteSync?: unknown }
+  if (typeof buildSiteSync !== 'function') throw new Error(`${module} exports no buildSiteSync(outDir) function`)
+  return buildSiteSync as SiteBuild
+}
+const buildSite = context.boolean('site', true) ? await loadSiteBuild() : undefined
+
 // No account or region: the stack is environment-agnostic, so synth needs no credentials and no lookups, and
 // the CLI's profile decides where it deploys. (That limits the VPC to two AZs, which is what it uses.)
 const stack = new UploadPipelineStack(app, context.string('stackName', 'UploadPipeline'), {
@@ -75,6 +88,7 @@ const stack = new UploadPipelineStack(app, context.string('stackName', 'UploadPi
   alarmEmail: context.optionalString('alarmEmail'),
   // On unless `-c malwareScanning=false`.
   malwareScanning: context.boolean('malwareScanning', true),
+  buildSite,
   tunables: {
     uploadUrlTtlSeconds: context.optionalNumber('uploadUrlTtlSeconds'),
     downloadUrlTtlSeconds: context.optionalNumber('downloadUrlTtlSeconds'),

@@ -123,9 +123,10 @@ async function findFile(api: UploadClient, fileId: string): Promise<FileView | u
  * recorded before its first part is sent. A small one is streamed from disk in a form POST, hashed on its way out.
  */
 async function upload(api: UploadClient, path: string, options: Options): Promise<Uploaded> {
-  const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
+  const unreadable = (error: NodeJS.ErrnoException): never => {
     throw new CliError(EXIT.USAGE, `cannot read ${path}: ${error.code ?? error.message}`)
-  })
+  }
+  const info = await stat(path).catch(unreadable)
   if (!info.isFile()) throw new CliError(EXIT.USAGE, `${path} is not a regular file`)
   const filename = basename(path)
   const absolutePath = resolve(path)
@@ -145,8 +146,8 @@ async function upload(api: UploadClient, path: string, options: Options): Promis
   let inParts = resumeId !== undefined
   let postedHash: string | undefined
 
+  const source = await fileSource(path, info.size).catch(unreadable)
   const bar = new ProgressBar(process.stderr, path, info.size, !options.quiet)
-  const source = await fileSource(path, info.size)
   let file: FileView
   try {
     file = await api.upload(source, {

@@ -25,6 +25,8 @@ export interface QueueSettings {
   readonly maxReceiveCount: number
   readonly retentionSeconds: number
   readonly deadLetterRetentionSeconds: number
+  /** The longest delay a producer sends a message with: it counts towards the age of the oldest message. */
+  readonly maxDelaySeconds?: number
 }
 
 export const queues = [
@@ -44,6 +46,8 @@ export const queues = [
     // Derivable: a delivery whose attempt never reports back is dispatched again when its lease ends.
     retentionSeconds: 4 * DAY_SECONDS,
     deadLetterRetentionSeconds: 14 * DAY_SECONDS,
+    // RecordWebhookResults queues a retry due within SQS's maximum delay (900 s) straight away, with that delay.
+    maxDelaySeconds: 900,
   },
   {
     name: 'webhook-results',
@@ -70,6 +74,9 @@ export const localQueueName = (prefix: string, name: QueueName): string => `${pr
 export const localQueueUrl = (endpoint: string, queueName: string): string =>
   `${endpoint}/queue/us-east-1/000000000000/${queueName}`
 
+/** The PascalCase id a queue's constructs (and so its logical ids) and alarms derive from: `webhook-results` → `WebhookResults`. */
+export const queueId = (name: QueueName): string => name.replace(/(^|-)(\w)/g, (_, __, c: string) => c.toUpperCase())
+
 export function queueSettings(name: QueueName): QueueSettings {
   const queue = queues.find((q) => q.name === name)
   if (!queue) throw new Error(`lib/settings.ts has no queue named ${name}`)
@@ -89,6 +96,14 @@ export function functionSettings(spec: { readonly id: string; readonly timeoutSe
   }
 }
 
+/**
+ * Above this age the oldest message of `queue` has waited out two visibility timeouts past any delay it was sent
+ * with: its consumer is failing or not keeping up. The monitoring alarms on it for every queue.
+ */
+export function oldestMessageAlarmSeconds(queue: QueueSettings): number {
+  return (queue.maxDelaySeconds ?? 0) + 2 * visibilityTimeoutSeconds(queue.name)
+}
+
 const consumersOf = (name: QueueName) => queueConsumers.filter((c) => c.queue === name)
 
 /** The longest timeout among the consumers of `name` times the factor: no message reappears mid-invocation. */
@@ -105,7 +120,21 @@ const routeTimeout = (id: string): number => {
 }
 
 /**
- * The values the functions must agree on with the queues and with each other, as the environment variables
+ * How long a multipart upload stays open for parts: the functions' `MULTIPART_UPLOAD_TTL_SECONDS` and the bucket's
+ * AbortIncompleteMultipartUpload rule (`multipartAbortDays`) both come from this one number.
+ */
+export const MULTIPART_UPLOAD_TTL_SECONDS = DAY_SECONDS
+
+/**
+ * S3 lifecycle rules count whole days (and act some time after the day ends), so the rule rounds up: storage never
+ * aborts an upload whose parts the API still signs. The sweeper aborts it first, after the TTL plus its grace.
+ */
+export function multipartAbortDays(ttlSeconds: number = MULTIPART_UPLOAD_TTL_SECONDS): number {
+  return Math.ceil(ttlSeconds / DAY_SECONDS)
+}
+
+/**
+ * The values the functions must agree on with the queues, the bucket and each other, as the environment variables
  * `functions/core/config.ts` reads. The stack sets exactly these on every function and the local runtime
  * applies the same, so a test can compare the two.
  */
@@ -120,6 +149,8 @@ export function pipelineEnvironment(): Record<string, string> {
     STUCK_AFTER_SECONDS: String(visibilityTimeoutSeconds('files') + 180),
     // The relay sweep leaves a confirm's outbox rows to that confirm's own publish while it may still run.
     EAGER_PUBLISH_LEASE_SECONDS: String(routeTimeout('ConfirmUploads')),
+    // The bucket's lifecycle rule aborts what is left of a multipart upload after the same window.
+    MULTIPART_UPLOAD_TTL_SECONDS: String(MULTIPART_UPLOAD_TTL_SECONDS),
   }
 }
 
@@ -160,3 +191,21 @@ export const CLAMD_SCAN_MAX_BYTES = 2047 * 1024 ** 2
  * after the last chunk (beyond its idle timeout): scanning a 1 GiB stream takes clamd about 12 s here.
  */
 export const CLAMD_MAX_SCAN_TIME_MS = 120_000
+
+/**
+ * The upload page's Content-Security-Policy: its scripts and styles are its own files (bundled, no CDN, nothing
+ * inline), and it talks only to its own origin plus `connectSources` (the API and the files bucket). Images may be
+ * `data:` and `blob:` URLs, the previews the page makes of files still on the user's disk.
+ */
+export function pageContentSecurityPolicy(connectSources: readonly string[]): string {
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data: blob:",
+    ["connect-src 'self'", ...connectSources].join(' '),
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ')
+}

@@ -8,7 +8,8 @@ import { Migrations } from './constructs/migrations.js'
 import { MalwareProtection } from './constructs/malware-protection.js'
 import { Monitoring } from './constructs/monitoring.js'
 import { Network } from './constructs/network.js'
-import { pipelineEnvironment, visibilityTimeoutSeconds } from './settings.js'
+import { Site, type SiteBuild } from './constructs/site.js'
+import { pipelineEnvironment, queueId, queues } from './settings.js'
 
 /** Optional overrides of the defaults in `functions/core/config.ts`; unset ones keep those defaults. */
 export interface PipelineTunables {
@@ -37,6 +38,11 @@ export interface UploadPipelineStackProps extends StackProps {
    * are served unscanned (functions get MALWARE_SCANNER=off).
    */
   readonly malwareScanning: boolean
+  /**
+   * Builds the upload page (`buildSiteSync` of `web/build.ts`) for the static site. Without it the stack has no
+   * site (`-c site=false`).
+   */
+  readonly buildSite?: SiteBuild
   /** See `AppFunctionDefaults.skipBundling`: infrastructure tests only. */
   readonly skipBundling?: boolean
 }
@@ -49,12 +55,16 @@ export class UploadPipelineStack extends Stack {
   constructor(scope: Construct, id: string, props: UploadPipelineStackProps) {
     super(scope, id, props)
 
+    // First, because the API and the files bucket allow its origin; it gets the API's URL once that exists.
+    const site = props.buildSite ? new Site(this, 'Site', { build: props.buildSite }) : undefined
+    const corsOrigins = site ? [...props.corsOrigins, site.url] : props.corsOrigins
+
     const network = new Network(this, 'Network', { cidr: props.vpcCidr, maxAzs: 2, logRetention: props.logRetention })
     const data = new Data(this, 'Data', {
       vpc: network.vpc,
       subnets: network.subnets,
       secretsManagerEndpoint: network.secretsManagerEndpoint,
-      corsOrigins: props.corsOrigins,
+      corsOrigins,
       database: props.database,
       cache: props.cache,
       logRetention: props.logRetention,
@@ -80,7 +90,7 @@ export class UploadPipelineStack extends Stack {
       resources: data,
       functionDefaults,
       jwt: props.jwt,
-      corsOrigins: props.corsOrigins,
+      corsOrigins,
       throttle: props.throttle,
       logRetention: props.logRetention,
     })
@@ -92,18 +102,24 @@ export class UploadPipelineStack extends Stack {
     })
     const monitoring = new Monitoring(this, 'Monitoring', {
       httpApi: api.httpApi,
-      queue: data.queue,
-      deadLetterQueue: data.deadLetterQueue,
+      queues: data.queues,
       functions: [...api.functions, migrations.function],
       outboxAgeThresholdSeconds: 300,
-      queueAgeThresholdSeconds: visibilityTimeoutSeconds('files') * 2,
       alarmEmail: props.alarmEmail,
     })
 
+    // The endpoint without the stage's trailing slash: the page appends paths that start with one.
+    site?.publish({ apiBase: api.httpApi.apiEndpoint })
+
     new CfnOutput(this, 'ApiUrl', { value: api.url })
+    if (site) new CfnOutput(this, 'SiteUrl', { value: site.url, description: 'The upload page' })
     new CfnOutput(this, 'BucketName', { value: data.bucket.bucketName })
     new CfnOutput(this, 'QueueUrl', { value: data.queue.queueUrl })
     new CfnOutput(this, 'DlqUrl', { value: data.deadLetterQueue.queueUrl })
+    // The other queues, for `npm run redrive -- --aws --queue-url ...` when their dead-letter alarm fires.
+    for (const { name } of queues.filter((q) => q.name !== 'files')) {
+      new CfnOutput(this, `${queueId(name)}QueueUrl`, { value: data.queues[name].queue.queueUrl })
+    }
     new CfnOutput(this, 'DatabaseSecretArn', { value: data.databaseSecret.secretArn })
     new CfnOutput(this, 'DatabaseClusterArn', { value: data.databaseClusterArn })
     new CfnOutput(this, 'MigrateFunctionName', { value: migrations.function.functionName })

@@ -39,7 +39,7 @@ export function cliErrorFor(error: unknown, context: { api: string; uploading?: 
     }
     return new CliError(EXIT.FAILED, `${error.message} (${error.code})`)
   }
-  if (error instanceof NetworkError) return new CliError(EXIT.SERVICE, `cannot reach the service at ${context.api} (${error.code ?? 'network error'})`)
+  if (error instanceof NetworkError) return new CliError(EXIT.SERVICE, `cannot reach the service at ${context.api} (${error.detail ?? 'network error'})`)
   if (error instanceof SettleTimeoutError) return new CliError(EXIT.SERVICE, error.message)
   if (error instanceof StorageError) return new CliError(error.status >= 500 ? EXIT.SERVICE : EXIT.FAILED, error.message)
   const upload = context.uploading

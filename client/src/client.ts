@@ -6,10 +6,10 @@ import {
   isRetryableStatus,
   retry,
   retryAfterMs,
-  sleep,
   type RetryInfo,
   type RetryOptions,
 } from './retry.js'
+import { poll, type PollOptions } from './poll.js'
 import { uploadFile, type UploadOptions } from './upload.js'
 import type { PartSource, PartsApi } from './multipart.js'
 import {
@@ -233,23 +233,23 @@ export class UploadClient implements PartsApi {
 
   /**
    * Polls the file until it reaches a status it does not leave on its own (SYNCED, FAILED, QUARANTINED, EXPIRED,
-   * DELETED), waiting a little longer each time up to `maxIntervalMs`. Throws `SettleTimeoutError` after `timeoutMs`.
+   * DELETED), waiting a little longer each time up to `maxIntervalMs` (2 s). Throws `SettleTimeoutError` after
+   * `timeoutMs` (300 s).
    */
   async waitUntilSettled(
     fileId: string,
-    options: { timeoutMs?: number; signal?: AbortSignal; onUpdate?: (file: FileView) => void; maxIntervalMs?: number } = {},
+    options: PollOptions & { onUpdate?: (file: FileView) => void } = {},
   ): Promise<FileView> {
     const timeoutMs = options.timeoutMs ?? 300_000
-    const deadline = Date.now() + timeoutMs
-    let delay = 100
-    for (;;) {
-      const { file } = await this.getFile(fileId, options.signal ? { signal: options.signal } : {})
-      options.onUpdate?.(file)
-      if (isSettled(file.status)) return file
-      if (Date.now() + delay > deadline) throw new SettleTimeoutError(fileId, timeoutMs, file)
-      await sleep(delay, options.signal)
-      delay = Math.min(delay * 2, options.maxIntervalMs ?? 2_000)
-    }
+    return poll(
+      async () => {
+        const { file } = await this.getFile(fileId, options.signal ? { signal: options.signal } : {})
+        options.onUpdate?.(file)
+        return file
+      },
+      (file) => isSettled(file.status),
+      { ...options, timeoutMs, timedOut: (file) => new SettleTimeoutError(fileId, timeoutMs, file) },
+    )
   }
 
   /** One page of the owner's files, newest first. */

@@ -26,14 +26,26 @@ export class ApiError extends Error {
 export class NetworkError extends Error {
   override readonly name = 'NetworkError'
   readonly code: string | undefined
+  /** The code, or else what the innermost cause says (e.g. fetch's "bad port"). */
+  readonly detail: string | undefined
   constructor(
     readonly url: string,
     cause: unknown,
   ) {
     const code = socketErrorCode(cause)
-    super(`cannot reach ${url}${code ? ` (${code})` : ''}`, { cause })
+    const detail = code ?? innermostMessage(cause)
+    super(`cannot reach ${url}${detail ? ` (${detail})` : ''}`, { cause })
     this.code = code
+    this.detail = detail
   }
+}
+
+function innermostMessage(error: unknown): string | undefined {
+  let message: string | undefined
+  for (let cause = error as { message?: unknown; cause?: unknown } | undefined; cause; cause = cause.cause as typeof cause) {
+    if (typeof cause.message === 'string' && cause.message) message = cause.message
+  }
+  return message
 }
 
 function socketErrorCode(error: unknown): string | undefined {

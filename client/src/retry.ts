@@ -62,14 +62,18 @@ export class HttpStatusError extends Error {
 /** Statuses a later attempt may fix: throttling and server errors. */
 export const isRetryableStatus = (status: number): boolean => status === 408 || status === 429 || status >= 500
 
+/** Socket errors Node reports by code when a connection fails (its http module's, not fetch's TypeError). */
+const SOCKET_ERRORS = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_SOCKET'])
+
 /**
  * A failure of the connection rather than an answer: fetch's TypeError ("fetch failed", with the socket error as
- * its cause) or a timeout. An abort the caller asked for is not one.
+ * its cause), a socket error from Node's http module, or a timeout. An abort the caller asked for is not one.
  */
 export function isNetworkError(error: unknown): boolean {
   if (!(error instanceof Error)) return false
   if (error.name === 'AbortError') return false
-  return error instanceof TypeError || error.name === 'TimeoutError'
+  const code = (error as { code?: unknown }).code
+  return error instanceof TypeError || error.name === 'TimeoutError' || (typeof code === 'string' && SOCKET_ERRORS.has(code))
 }
 
 /**
@@ -135,12 +139,19 @@ export function isRetryable(error: unknown): boolean {
   return isNetworkError(error) || (error instanceof HttpStatusError && isRetryableStatus(error.status))
 }
 
+/** The HTTP status an error stands for, if it is an answer (`HttpStatusError`, or storage's refusal). */
+const statusOf = (error: unknown): number | undefined => {
+  const status = (error as { status?: unknown } | undefined)?.status
+  return typeof status === 'number' ? status : undefined
+}
+
 /** Why `error` is worth another attempt, for `onRetry`. */
 export function retryReason(error: unknown): RetryReason {
   if ((error as Error | undefined)?.name === 'PartUrlExpiredError') return 'expired-url'
-  if (!(error instanceof HttpStatusError)) return 'network'
-  if (error.status === 429) return 'rate-limited'
-  if (error.status === 503) return 'unavailable'
+  const status = statusOf(error)
+  if (status === undefined) return 'network'
+  if (status === 429) return 'rate-limited'
+  if (status === 503) return 'unavailable'
   return 'server-error'
 }
 
@@ -182,7 +193,7 @@ export async function retry<T>(
         attempt: attempt + 1,
         delayMs,
         reason: retryReason(error),
-        ...(error instanceof HttpStatusError ? { status: error.status } : {}),
+        ...(statusOf(error) !== undefined ? { status: statusOf(error) } : {}),
         ...(asked !== undefined ? { retryAfterMs: asked } : {}),
         ...(options.request ? { request: options.request } : {}),
         error,

@@ -1,5 +1,6 @@
 import type { UploadClient } from './client.js'
 import { StorageError } from './errors.js'
+import { isNetworkError, isRetryableStatus, retry } from './retry.js'
 import { blobSource, uploadParts, type PartSource, type UploadPartsResult } from './multipart.js'
 import type { FileView, PostUpload, Upload } from './types.js'
 
@@ -74,10 +75,22 @@ export async function uploadFile(client: UploadClient, body: Blob | PartSource, 
   // A resumed file that is past PENDING was confirmed already: no bytes to send, and confirming again changes nothing.
   const resumedStatus = upload ? undefined : (await client.getFile(fileId, signal ? { signal } : {})).file.status
   if (upload?.upload_type === 'post') {
-    progress(0)
+    const post = upload
     const send = options.postToStorage ?? ((u, s, _onSent, sig) => postForm(u, s, { filename: options.filename, fetch: client.fetch, ...(sig ? { signal: sig } : {}) }))
-    const stored = await send(upload, body, progress, signal)
-    if (stored.status < 200 || stored.status >= 300) throw new StorageError(stored.status, stored.body)
+    // Sending the same bytes again under the same policy writes the same key: a repeat is safe until it expires.
+    await retry(
+      async () => {
+        progress(0)
+        const stored = await send(post, body, progress, signal)
+        if (stored.status < 200 || stored.status >= 300) throw new StorageError(stored.status, stored.body)
+      },
+      {
+        ...client.retryOptions,
+        ...(signal ? { signal } : {}),
+        request: 'POST storage',
+        shouldRetry: (error) => isNetworkError(error) || (error instanceof StorageError && isRetryableStatus(error.status)),
+      },
+    )
     progress(totalBytes)
   } else if (upload || resumedStatus === 'PENDING') {
     const result = await uploadParts({

@@ -187,8 +187,7 @@ export function loadConfig(env: Env = process.env): Config {
     // S3's performance guide suggests 8-16 MB ranges; parts of that size keep memory per part in flight small.
     multipartPartSize: integer('MULTIPART_PART_SIZE', 8 * 1024 ** 2, S3_MIN_PART_SIZE),
     partUrlTtlSeconds: integer('PART_URL_TTL_SECONDS', 600, 1),
-    // The stack's lifecycle rule aborts incomplete multipart uploads a day after they start: the same window.
-    multipartUploadTtlSeconds: integer('MULTIPART_UPLOAD_TTL_SECONDS', 86_400, 1),
+    multipartUploadTtlSeconds: shared('MULTIPART_UPLOAD_TTL_SECONDS', 1),
     cacheMaxBytes: integer('CACHE_MAX_BYTES', 1024 ** 2, 0),
     cacheTtlSeconds: integer('CACHE_TTL_SECONDS', 86_400, 1),
     allowedContentTypes: list('ALLOWED_CONTENT_TYPES', DEFAULT_CONTENT_TYPES),

@@ -2,7 +2,7 @@ import { mapConcurrent } from './concurrency.js'
 import { AppError, fileNotFound } from './errors.js'
 import type { Deps } from './deps.js'
 import { CONFIRMED_STATUSES, type FileRecord, type FileStatus } from './files.js'
-import { findOwnedFiles, markUploaded } from './files.repository.js'
+import { findOwnedFiles, markUploaded, withFileLock } from './files.repository.js'
 import { leaseFileUploaded, publishLeased } from './outbox.js'
 import { incompleteParts } from './parts.js'
 import type { ConfirmItem, ConfirmRequest } from './schemas.js'
@@ -74,7 +74,10 @@ async function confirmItems(deps: Deps, ownerId: string, items: readonly Confirm
   const verdicts = await mapConcurrent(items, 16, async (item): Promise<Verdict> => {
     const verdict = precheck(files.get(item.file_id), item)
     if (verdict.ok !== 'verify') return verdict
-    const assembled = verdict.file.multipart ? await assemble(deps, verdict.file) : undefined
+    // One completion per file at a time: a racing confirm waits, then finds the upload gone and checks the object.
+    // Two CompleteMultipartUpload calls at once are wasted work on S3, and on LocalStack can leave an empty object.
+    const file = verdict.file
+    const assembled = file.multipart ? await withFileLock(deps.db, file.id, () => assemble(deps, file)) : undefined
     if (assembled instanceof AppError) return { ok: false, error: assembled }
     const head = await storage.head(verdict.file.objectKey)
     if (!head) return { ok: false, error: new AppError('UPLOAD_NOT_FOUND', 'No upload found for this file; upload it before confirming') }

@@ -67,6 +67,17 @@ export function toFile(row: FileRow): FileRecord {
   }
 }
 
+/**
+ * Runs `work` holding a transaction-scoped advisory lock on the file, so that work on one file's storage does not
+ * run twice at once; the lock goes with the transaction, however it ends.
+ */
+export function withFileLock<T>(db: Kysely<Database>, id: string, work: () => Promise<T>): Promise<T> {
+  return db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(hashtextextended(${id}, 0))`.execute(trx)
+    return work()
+  })
+}
+
 export async function insertFile(db: Db, row: NewFileRow): Promise<FileRecord> {
   return toFile(await db.insertInto('files').values(row).returningAll().executeTakeFirstOrThrow())
 }

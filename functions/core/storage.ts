@@ -51,7 +51,6 @@ export interface ObjectStore {
    * the confirmed size; undefined when that version is gone. `size` is the length the stream will have.
    */
   getStream(object: StoredObject, range?: ByteRange): Promise<{ body: Readable; size: number } | undefined>
-  deleteMany(keys: readonly string[]): Promise<void>
   /**
    * Removes every trace of `key`: aborts its unfinished multipart uploads (their parts go with
    * them) and deletes every version and delete marker, so a versioned bucket keeps nothing either.
@@ -170,20 +169,6 @@ export function createObjectStore(client: S3Client, bucket: string): ObjectStore
         // The stored object is shorter than the range starts (only possible without versioning): no bytes there.
         if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 416) return { body: Readable.from([]), size: 0 }
         return unavailable(error)
-      }
-    },
-
-    async deleteMany(keys) {
-      // DeleteObjects takes at most 1,000 keys per request.
-      for (let i = 0; i < keys.length; i += 1000) {
-        const chunk = keys.slice(i, i + 1000)
-        try {
-          await client.send(
-            new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: chunk.map((Key) => ({ Key })), Quiet: true } }),
-          )
-        } catch (error) {
-          unavailable(error)
-        }
       }
     },
 

@@ -49,10 +49,10 @@ export async function sweepFiles(deps: Deps): Promise<SweepResult> {
   const { db, config, storage, logger } = deps
 
   const expired = await expireAbandoned(db, config.expiryGraceSeconds, SWEEP_LIMIT)
-  if (expired.length) await storage.deleteMany(expired.map((f) => f.objectKey))
-  const expiredUploads = expired.filter((f) => f.multipart)
-  await mapConcurrent(expiredUploads, 8, (f) => storage.abortMultipart(f.objectKey, f.multipart!.uploadId))
-  const aborted = expiredUploads.length + (await abortStrayUploads(deps, SWEEP_LIMIT))
+  // Every version and any multipart upload of the key: a plain delete would leave the bytes under a delete marker,
+  // and the bucket expires no versions (lib/constructs/data.ts).
+  await mapConcurrent(expired, 8, (f) => storage.erase(f.objectKey))
+  const aborted = expired.filter((f) => f.multipart).length + (await abortStrayUploads(deps, SWEEP_LIMIT))
 
   const republished = await db.transaction().execute(async (trx) => {
     const ids = await lockStuck(trx, config.stuckAfterSeconds, SWEEP_LIMIT)

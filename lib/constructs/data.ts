@@ -9,7 +9,7 @@ import * as events from 'aws-cdk-lib/aws-events'
 import * as sqs from 'aws-cdk-lib/aws-sqs'
 import { Construct } from 'constructs'
 import type { QueueName } from '../routes.js'
-import { BUCKET_CORS, queues, type QueueSettings, visibilityTimeoutSeconds } from '../settings.js'
+import { BUCKET_CORS, multipartAbortDays, queueId, queues, type QueueSettings, visibilityTimeoutSeconds } from '../settings.js'
 import type { CacheEndpoint, DatabaseEndpoint } from './app-function.js'
 
 export interface DatabaseSettings {
@@ -116,11 +116,18 @@ export class Data extends Construct {
       ],
       // Keys carry no status prefix (a file's state lives in Postgres), so lifecycle rules cannot tell a confirmed
       // object from an abandoned one; the sweeper deletes the objects of uploads it expires. Lifecycle only cleans
-      // what nothing else tracks: multipart parts that never completed, and the versions that versioning keeps
-      // after an overwrite or a delete, which stay recoverable for 30 days.
+      // what nothing else tracks: multipart parts that never completed, after the window the API signs them in.
+      //
+      // No rule expires noncurrent versions. A file is served from the version it was confirmed with
+      // (files.version_id), and that version turns noncurrent as soon as the key is overwritten: a second POST
+      // within the upload URL's lifetime, or a plain DELETE. An expiration would then remove the served bytes
+      // and every download would answer 404. Versions go when their file does: DELETE /files/{id} removes every
+      // version of the key (storage `erase`). docs/RUNBOOK.md, "Object versions", says what that leaves.
       lifecycleRules: [
-        { id: 'AbortIncompleteMultipartUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
-        { id: 'ExpireNoncurrentVersions', noncurrentVersionExpiration: Duration.days(30), expiredObjectDeleteMarker: true },
+        {
+          id: 'AbortIncompleteMultipartUploads',
+          abortIncompleteMultipartUploadAfter: Duration.days(multipartAbortDays()),
+        },
       ],
       removalPolicy: RemovalPolicy.RETAIN,
     })
@@ -128,7 +135,7 @@ export class Data extends Construct {
 
   /** Ids derive from the queue's name (`files` → `FilesQueue`), which therefore must never change. */
   private createQueues(settings: QueueSettings): { queue: sqs.Queue; deadLetterQueue: sqs.Queue } {
-    const id = settings.name.replace(/(^|-)(\w)/g, (_, __, c: string) => c.toUpperCase())
+    const id = queueId(settings.name)
     // Retained: a message here is the evidence of what failed and why.
     const deadLetterQueue = new sqs.Queue(this, `${id}DeadLetterQueue`, {
       encryption: sqs.QueueEncryption.SQS_MANAGED,

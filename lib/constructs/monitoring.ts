@@ -9,18 +9,18 @@ import * as sns from 'aws-cdk-lib/aws-sns'
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions'
 import type * as sqs from 'aws-cdk-lib/aws-sqs'
 import { Construct } from 'constructs'
+import type { QueueName } from '../routes.js'
+import { oldestMessageAlarmSeconds, queueId, queues } from '../settings.js'
 import { POWERTOOLS } from './app-function.js'
 
 export interface MonitoringProps {
   readonly httpApi: apigw.IHttpApi
-  readonly queue: sqs.IQueue
-  readonly deadLetterQueue: sqs.IQueue
+  /** Every queue of `queues` in `lib/settings.ts` with its dead-letter queue; each gets its own alarms. */
+  readonly queues: Readonly<Record<QueueName, { readonly queue: sqs.IQueue; readonly deadLetterQueue: sqs.IQueue }>>
   /** Every function, keyed by its construct id, which names its alarms. */
   readonly functions: readonly lambda.Function[]
   /** The relay emits the age of the oldest unpublished outbox row on every run; above this, confirmed files are stuck. */
   readonly outboxAgeThresholdSeconds: number
-  /** Above this, the hash function is falling behind or failing. */
-  readonly queueAgeThresholdSeconds: number
   readonly alarmEmail?: string
 }
 
@@ -57,15 +57,31 @@ export class Monitoring extends Construct {
       return created
     }
 
-    const dlqVisible = props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-      period: Duration.minutes(1),
-      statistic: cloudwatch.Stats.MAXIMUM,
-    })
-    alarm('DeadLetterQueueNotEmpty', {
-      alarmDescription: 'A file exhausted its hash retries. See docs/RUNBOOK.md, "Redriving the DLQ".',
-      metric: dlqVisible,
-      threshold: 0,
-      evaluationPeriods: 1,
+    const queueMetrics = queues.map((settings) => {
+      const { queue, deadLetterQueue } = props.queues[settings.name]
+      const id = queueId(settings.name)
+      const everyMinute = { period: Duration.minutes(1), statistic: cloudwatch.Stats.MAXIMUM }
+      const deadLetters = deadLetterQueue.metricApproximateNumberOfMessagesVisible(everyMinute)
+      alarm(`${id}DeadLetterQueueNotEmpty`, {
+        alarmDescription: `A ${settings.name} message exhausted its ${settings.maxReceiveCount} receives. See docs/RUNBOOK.md, "Redriving a dead-letter queue".`,
+        metric: deadLetters,
+        threshold: 0,
+        evaluationPeriods: 1,
+      })
+      const oldestAge = queue.metricApproximateAgeOfOldestMessage(everyMinute)
+      alarm(`${id}QueueBacklog`, {
+        alarmDescription: `The ${settings.name} queue's consumer is failing or not keeping up. See docs/RUNBOOK.md, "Alarms".`,
+        metric: oldestAge,
+        threshold: oldestMessageAlarmSeconds(settings),
+        evaluationPeriods: 5,
+      })
+      // Labelled for the dashboard only: a labelled metric would turn each alarm into a metric-math alarm.
+      const label = (metric: cloudwatch.Metric, what: string) => metric.with({ label: `${settings.name} ${what}` })
+      return {
+        visible: label(queue.metricApproximateNumberOfMessagesVisible(everyMinute), 'visible'),
+        deadLetters: label(deadLetters, 'dead letters'),
+        oldestAge: label(oldestAge, 'oldest message age'),
+      }
     })
 
     const outboxAge = new cloudwatch.Metric({
@@ -83,17 +99,6 @@ export class Monitoring extends Construct {
       evaluationPeriods: 5,
       datapointsToAlarm: 3,
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-    })
-
-    const queueAge = props.queue.metricApproximateAgeOfOldestMessage({
-      period: Duration.minutes(1),
-      statistic: cloudwatch.Stats.MAXIMUM,
-    })
-    alarm('QueueBacklog', {
-      alarmDescription: 'The hash function is not keeping up with the queue.',
-      metric: queueAge,
-      threshold: props.queueAgeThresholdSeconds,
-      evaluationPeriods: 5,
     })
 
     const serverErrors = props.httpApi.metricServerError({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM })
@@ -136,9 +141,9 @@ export class Monitoring extends Construct {
         [
           new cloudwatch.GraphWidget({ title: 'Outbox oldest age (s)', left: [outboxAge] }),
           new cloudwatch.GraphWidget({
-            title: 'Queue',
-            left: [props.queue.metricApproximateNumberOfMessagesVisible(), dlqVisible],
-            right: [queueAge],
+            title: 'Queues: visible and dead letters (left), oldest message age in s (right)',
+            left: queueMetrics.flatMap((m) => [m.visible, m.deadLetters]),
+            right: queueMetrics.map((m) => m.oldestAge),
           }),
         ],
         [

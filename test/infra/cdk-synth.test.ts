@@ -23,7 +23,8 @@ let output: { stdout: string; stderr: string }
 let seconds: number
 
 // The real `cdk synth` from cdk.json: bin/app.ts reads the context, esbuild bundles every handler and the
-// cdk-nag plugin fails synthesis on any unacknowledged finding.
+// cdk-nag plugin fails synthesis on any unacknowledged finding. Without the static site: infrastructure tests do not
+// build the page's bundle (web/build.ts); test/infra/site.test.ts covers the site with a stand-in build.
 beforeAll(async () => {
   outdir = await mkdtemp(join(tmpdir(), 'cdk-out-'))
   const started = performance.now()
@@ -35,6 +36,7 @@ beforeAll(async () => {
       '-c', 'audience=web,cli',
       '-c', 'corsOrigins=https://app.example.com,https://admin.example.com',
       '-c', 'maxFileSize=1048576',
+      '-c', 'site=false',
     ],
     { cwd: ROOT, env: offlineEnv, timeout: 170_000, maxBuffer: 16 * 1024 ** 2 },
   )
@@ -60,6 +62,14 @@ describe('cdk synth', () => {
     expect(resources.filter((r) => r.Properties?.CorsConfiguration?.CorsRules).map((r) => r.Properties.CorsConfiguration.CorsRules[0].AllowedOrigins)).toEqual([origins])
     const presign = resources.find((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Description === 'functions/presign-upload.ts')
     expect(presign.Properties.Environment.Variables.MAX_FILE_SIZE).toBe('1048576')
+  })
+
+  it('leaves the static site out when told to', () => {
+    const types = Object.values<Json>(template.Resources).map((r) => r.Type)
+    expect(types).not.toContain('AWS::CloudFront::Distribution')
+    expect(types).not.toContain('Custom::CDKBucketDeployment')
+    expect(Object.keys(template.Outputs)).not.toContain('SiteUrl')
+    expect(Object.keys(template.Outputs)).toContain('ApiUrl')
   })
 
   it('ships every app function as an ESM bundle with its source map', () => {

@@ -3,8 +3,18 @@ import { AwsSolutionsChecks } from 'cdk-nag'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { LOCAL_DEFAULTS } from '../../bin/local/environment.js'
 import { corsRules, localQueueAttributes } from '../../localstack/provision.js'
-import { queueConsumers, routes, scheduledTasks, type Route } from '../../lib/routes.js'
-import { functionSettings, pipelineEnvironment, queues, visibilityTimeoutSeconds } from '../../lib/settings.js'
+import { queueConsumers, routes, scheduledTasks, type QueueName, type Route } from '../../lib/routes.js'
+import {
+  functionSettings,
+  MULTIPART_UPLOAD_TTL_SECONDS,
+  multipartAbortDays,
+  oldestMessageAlarmSeconds,
+  pipelineEnvironment,
+  queueId,
+  queues,
+  type QueueSettings,
+  visibilityTimeoutSeconds,
+} from '../../lib/settings.js'
 import { appFunctions, entries, type Json, logicalIdsOf, synthStack, testProps } from './synth.js'
 
 let synthesized: ReturnType<typeof synthStack>
@@ -14,7 +24,6 @@ beforeAll(() => {
   functions = appFunctions(synthesized.template)
 })
 const template = () => synthesized.template
-const pascal = (name: string) => name.replace(/(^|-)(\w)/g, (_, __, c: string) => c.toUpperCase())
 const ref = (logicalId: string) => ({ Ref: logicalId })
 const arnOf = (logicalId: string) => ({ 'Fn::GetAtt': [logicalId, 'Arn'] })
 const single = (type: string): string => {
@@ -29,6 +38,7 @@ const DEAD_LETTER_QUEUE = 'DataFilesDeadLetterQueue676DFB76'
 const OUTSIDE_VPC: readonly string[] = queueConsumers.filter((c) => 'network' in c && c.network === 'internet').map((c) => c.id)
 const SCAN_RESULTS_QUEUE = 'DataScanResultsQueue4A77DF3F'
 const SCAN_RESULTS_DEAD_LETTER_QUEUE = 'DataScanResultsDeadLetterQueue66831DDC'
+const SITE_ORIGIN = { 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': ['SiteDistribution390DED28', 'DomainName'] }]] }
 
 describe('the HTTP API', () => {
   it.each(routes as readonly Route[])('serves $method $path through its own function', (route) => {
@@ -79,9 +89,9 @@ describe('the HTTP API', () => {
     })
   })
 
-  it('answers browser preflights from the configured origins', () => {
+  it('answers browser preflights from the configured origins and the static site', () => {
     template().hasResourceProperties('AWS::ApiGatewayV2::Api', {
-      CorsConfiguration: Match.objectLike({ AllowOrigins: testProps.corsOrigins }),
+      CorsConfiguration: Match.objectLike({ AllowOrigins: [...testProps.corsOrigins, SITE_ORIGIN] }),
     })
   })
 })
@@ -192,7 +202,7 @@ describe('least privilege', () => {
 describe('the queues', () => {
   it.each(queues.map((q) => [q.name, q] as const))('%s queue has the settings LocalStack is provisioned with', (name, settings) => {
     const local = localQueueAttributes(settings, {}, 'arn:dlq')
-    const id = (suffix: string) => logicalIdsOf(template(), 'AWS::SQS::Queue').find((l) => l.startsWith(`Data${pascal(name)}${suffix}`))!
+    const id = (suffix: string) => logicalIdsOf(template(), 'AWS::SQS::Queue').find((l) => l.startsWith(`Data${queueId(name)}${suffix}`))!
     const queue = template().toJSON().Resources[id('Queue')].Properties
     expect(queue.VisibilityTimeout).toBe(Number(local.queue.VisibilityTimeout))
     expect(queue.MessageRetentionPeriod).toBe(Number(local.queue.MessageRetentionPeriod))
@@ -228,10 +238,10 @@ describe('the files queue', () => {
     })
   })
 
-  it.each([FILES_QUEUE, DEAD_LETTER_QUEUE])('%s is encrypted and TLS-only', (queueId) => {
-    expect(template().toJSON().Resources[queueId].Properties.SqsManagedSseEnabled).toBe(true)
+  it.each([FILES_QUEUE, DEAD_LETTER_QUEUE])('%s is encrypted and TLS-only', (logicalId) => {
+    expect(template().toJSON().Resources[logicalId].Properties.SqsManagedSseEnabled).toBe(true)
     template().hasResourceProperties('AWS::SQS::QueuePolicy', {
-      Queues: [ref(queueId)],
+      Queues: [ref(logicalId)],
       PolicyDocument: {
         Statement: Match.arrayWith([
           Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
@@ -270,8 +280,8 @@ describe('the bucket', () => {
     })
   })
 
-  it('accepts browser POSTs and part PUTs from the configured origins and exposes ETag, as LocalStack is provisioned', () => {
-    const [local] = corsRules(testProps.corsOrigins)
+  it('accepts browser POSTs and part PUTs from the configured origins and the site, and exposes ETag, as LocalStack is provisioned', () => {
+    const [local] = corsRules([...testProps.corsOrigins, SITE_ORIGIN] as string[])
     template().hasResourceProperties('AWS::S3::Bucket', {
       CorsConfiguration: {
         CorsRules: [
@@ -289,15 +299,39 @@ describe('the bucket', () => {
     expect(local!.ExposeHeaders).toContain('ETag')
   })
 
-  it('cleans up abandoned multipart uploads and old versions', () => {
-    template().hasResourceProperties('AWS::S3::Bucket', {
-      LifecycleConfiguration: {
-        Rules: Match.arrayWith([
-          Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' }),
-          Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: 30 }, ExpiredObjectDeleteMarker: true }),
-        ]),
-      },
-    })
+  it('aborts an abandoned multipart upload only once the window the functions sign its parts in has passed', () => {
+    const rules = template().toJSON().Resources[FILES_BUCKET].Properties.LifecycleConfiguration.Rules
+    const abort = rules.find((r: Json) => r.AbortIncompleteMultipartUpload)
+    expect(abort).toMatchObject({ Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: multipartAbortDays() } })
+    expect(abort.Prefix ?? abort.Filter).toBeUndefined()
+    for (const id of Object.keys(entries)) {
+      expect(functions[id]?.properties.Environment.Variables.MULTIPART_UPLOAD_TTL_SECONDS).toBe(String(MULTIPART_UPLOAD_TTL_SECONDS))
+    }
+    expect(abort.AbortIncompleteMultipartUpload.DaysAfterInitiation * 24 * 3600).toBeGreaterThanOrEqual(MULTIPART_UPLOAD_TTL_SECONDS)
+    expect(LOCAL_DEFAULTS.MULTIPART_UPLOAD_TTL_SECONDS).toBe(String(MULTIPART_UPLOAD_TTL_SECONDS))
+  })
+
+  it.each([
+    [86_400, 1],
+    [86_401, 2],
+    [3_600, 1],
+    [7 * 86_400, 7],
+  ])('rounds a multipart window of %i s up to %i lifecycle day(s), so storage never aborts first', (ttl, days) => {
+    expect(multipartAbortDays(ttl)).toBe(days)
+  })
+
+  // A file is served from its confirmed version (files.version_id), which an overwrite or a plain DELETE turns
+  // noncurrent: any expiration of noncurrent versions would take the served bytes away and downloads would 404.
+  it('never expires a noncurrent version, so the version a file was confirmed with stays readable', () => {
+    const rules: Json[] = template().toJSON().Resources[FILES_BUCKET].Properties.LifecycleConfiguration.Rules
+    expect(rules.map((r) => r.Id)).toEqual(['AbortIncompleteMultipartUploads'])
+    for (const rule of rules) {
+      expect(rule).not.toHaveProperty('NoncurrentVersionExpiration')
+      expect(rule).not.toHaveProperty('NoncurrentVersionExpirationInDays')
+      expect(rule).not.toHaveProperty('NoncurrentVersionTransitions')
+      expect(rule).not.toHaveProperty('ExpirationInDays')
+      expect(rule).not.toHaveProperty('ExpirationDate')
+    }
   })
 })
 
@@ -348,7 +382,7 @@ describe('stateful resources', () => {
       proxy: logicalIdsOf(template(), 'AWS::RDS::DBProxy'),
       cache: logicalIdsOf(template(), 'AWS::ElastiCache::ServerlessCache'),
     }).toEqual({
-      buckets: ['DataAccessLogsBucketC3B60382', FILES_BUCKET],
+      buckets: ['DataAccessLogsBucketC3B60382', FILES_BUCKET, 'SiteBucket978D4AEB'],
       queues: [
         DEAD_LETTER_QUEUE,
         FILES_QUEUE,
@@ -438,15 +472,44 @@ describe('the network', () => {
 describe('operations', () => {
   const alarms = () => Object.values(template().findResources('AWS::CloudWatch::Alarm')).map((a: Json) => a.Properties)
 
-  it('alarms as soon as a message reaches the dead-letter queue', () => {
+  const queueLogicalId = (name: string, suffix: 'Queue' | 'DeadLetterQueue') =>
+    logicalIdsOf(template(), 'AWS::SQS::Queue').find((l) => new RegExp(`^Data${queueId(name as QueueName)}${suffix}[0-9A-F]{8}$`).test(l))!
+  const onQueue = (logicalId: string) => [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId, 'QueueName'] } }]
+
+  it.each(queues.map((q) => q.name))('alarms as soon as a message reaches the %s dead-letter queue', (name) => {
     expect(alarms()).toContainEqual(
       expect.objectContaining({
+        Namespace: 'AWS/SQS',
         MetricName: 'ApproximateNumberOfMessagesVisible',
-        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [DEAD_LETTER_QUEUE, 'QueueName'] } }],
+        Dimensions: onQueue(queueLogicalId(name, 'DeadLetterQueue')),
         Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+        EvaluationPeriods: 1,
+      }),
+    )
+  })
+
+  it.each(queues.map((q) => [q.name, q] as const))('alarms when the oldest message of the %s queue waits too long', (name, settings) => {
+    const threshold = oldestMessageAlarmSeconds(settings)
+    expect(alarms()).toContainEqual(
+      expect.objectContaining({
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateAgeOfOldestMessage',
+        Dimensions: onQueue(queueLogicalId(name, 'Queue')),
+        Threshold: threshold,
         ComparisonOperator: 'GreaterThanThreshold',
       }),
     )
+    // Not before a message could have been received, failed and become visible again, after any delay it was sent with.
+    expect(threshold).toBeGreaterThan(visibilityTimeoutSeconds(name) + ((settings as QueueSettings).maxDelaySeconds ?? 0))
+  })
+
+  it('alarms on no queue that lib/settings.ts does not list', () => {
+    const alarmed = alarms()
+      .filter((a) => a.Namespace === 'AWS/SQS')
+      .map((a) => a.Dimensions[0].Value['Fn::GetAtt'][0])
+      .sort()
+    expect(alarmed).toEqual(logicalIdsOf(template(), 'AWS::SQS::Queue'))
   })
 
   it('alarms on the outbox age the relay emits, and when the relay stops emitting it', () => {
@@ -479,7 +542,10 @@ describe('operations', () => {
 
   it('has a dashboard and the outputs ops need', () => {
     template().resourceCountIs('AWS::CloudWatch::Dashboard', 1)
-    const outputs = ['ApiUrl', 'BucketName', 'QueueUrl', 'DlqUrl', 'DatabaseSecretArn', 'DatabaseClusterArn', 'MigrateFunctionName']
+    const outputs = [
+      ...['ApiUrl', 'SiteUrl', 'BucketName', 'QueueUrl', 'DlqUrl', 'DatabaseSecretArn', 'DatabaseClusterArn', 'MigrateFunctionName'],
+      ...['WebhooksQueueUrl', 'WebhookResultsQueueUrl', 'ScanResultsQueueUrl'],
+    ]
     for (const output of outputs) {
       template().hasOutput(output, {})
     }

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { App } from 'aws-cdk-lib'
 import { Template } from 'aws-cdk-lib/assertions'
 import { RetentionDays } from 'aws-cdk-lib/aws-logs'
@@ -15,6 +16,17 @@ export const entries: Readonly<Record<string, string>> = Object.fromEntries([
   ['Migrate', MIGRATE_ENTRY],
 ])
 
+/**
+ * What the site's build writes in these tests, in place of web/build.ts: infrastructure tests need neither the
+ * page's dependencies nor a browser, only files to deploy. Each call is recorded.
+ */
+export const siteBuilds: string[] = []
+export const STAND_IN_PAGE = { 'index.html': '<!doctype html><title>stand-in</title><script type="module" src="app.js"></script>', 'app.js': 'export {}\n' }
+export function standInSiteBuild(outDir: string): void {
+  siteBuilds.push(outDir)
+  for (const [name, body] of Object.entries(STAND_IN_PAGE)) writeFileSync(join(outDir, name), body)
+}
+
 export const testProps: UploadPipelineStackProps = {
   jwt: { issuer: 'https://issuer.example.com/', audience: ['upload-pipeline'] },
   corsOrigins: ['https://app.example.com'],
@@ -24,6 +36,7 @@ export const testProps: UploadPipelineStackProps = {
   cache: { maxDataGb: 5, maxEcpuPerSecond: 5000 },
   logRetention: RetentionDays.ONE_MONTH,
   malwareScanning: true,
+  buildSite: standInSiteBuild,
   skipBundling: true,
 }
 

@@ -1,11 +1,15 @@
+import { ListObjectVersionsCommand } from '@aws-sdk/client-s3'
 import { sql } from 'kysely'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { deps } from '../../functions/core/deps.js'
 import { sweepFiles } from '../../functions/core/sweeper.js'
 import { postToStorage, usePipeline } from '../fixtures/pipeline.js'
+import { s3Client } from '../fixtures/security.js'
 
 const pipeline = usePipeline({ pollers: 0, schedules: { RelayOutbox: 0, SweepFiles: 0 } })
 const api = pipeline.client('alice')
+const s3 = s3Client()
+afterAll(() => s3.destroy())
 
 const file = (id: string) => deps().db.selectFrom('files').selectAll().where('id', '=', id).executeTakeFirstOrThrow()
 
@@ -22,6 +26,10 @@ describe('the sweeper', () => {
     const expired = await file(abandoned.json.file_id)
     expect(expired).toMatchObject({ status: 'EXPIRED', error_code: 'UPLOAD_EXPIRED' })
     expect(await deps().storage.head(expired.object_key)).toBeUndefined()
+    const { Versions = [], DeleteMarkers = [] } = await s3.send(
+      new ListObjectVersionsCommand({ Bucket: process.env.FILES_BUCKET_NAME!, Prefix: expired.object_key }),
+    )
+    expect([...Versions, ...DeleteMarkers]).toEqual([])
     expect((await file(fresh.json.file_id)).status).toBe('PENDING')
 
     const late = await api.confirm({ file_id: abandoned.json.file_id, file_size: 3 })

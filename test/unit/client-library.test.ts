@@ -202,6 +202,25 @@ describe('the client library', () => {
     expect(calls).toHaveLength(2)
   })
 
+  it('sends the form POST again after storage was unreachable or unavailable: the same bytes to the same key', async () => {
+    const { fetch, calls } = scripted([
+      json(201, postUpload),
+      socketError('ECONNRESET'),
+      new Response('<Error><Code>SlowDown</Code></Error>', { status: 503 }),
+      new Response(null, { status: 204 }),
+      json(200, { confirmed: 1, files: [{ file_id: fileId, status: 'UPLOADED' }], failed: [] }),
+      json(200, { file: view('UPLOADED'), content: null, content_encoding: null, download_url: null }),
+    ])
+    const retries: RetryInfo[] = []
+    const file = await client(fetch, { onRetry: (i) => retries.push(i) }).upload(new Blob(['a,b']), { filename: 'a.csv', externalId: 'ext' })
+    expect(file.status).toBe('UPLOADED')
+    expect(calls.filter((c) => c.url === postUpload.upload_url)).toHaveLength(3)
+    expect(retries.map((r) => [r.request, r.reason, r.status])).toEqual([
+      ['POST storage', 'network', undefined],
+      ['POST storage', 'unavailable', 503],
+    ])
+  })
+
   it('tells a connection never made from one that may have delivered the request', () => {
     expect(isNeverSentError(socketError('ECONNREFUSED'))).toBe(true)
     expect(isNeverSentError(socketError('ENOTFOUND'))).toBe(true)
@@ -231,5 +250,23 @@ describe('the client library', () => {
       { retries: 1, rateLimitRetries: 3, baseDelayMs: 1 },
     )
     expect([result, calls]).toEqual(['done', 5])
+  })
+})
+
+describe('the client library bundle', () => {
+  it('bundles for a browser from its own sources alone: the schemas give types only, and nothing of Node or zod', async () => {
+    const { build } = await import('esbuild')
+    const result = await build({
+      entryPoints: [new URL('../../client/src/index.ts', import.meta.url).pathname],
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    })
+    const inputs = Object.keys(result.metafile.inputs)
+    expect(inputs.length).toBeGreaterThan(5)
+    expect(inputs.filter((path) => !path.startsWith('client/src/'))).toEqual([])
   })
 })
