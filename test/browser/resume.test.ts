@@ -72,3 +72,35 @@ it('resumes a multipart upload after a reload mid-upload, sending only the parts
   const listed = await api.list({ external_id: 'resume' })
   expect(listed.json.files.map((f: { id: string; status: string }) => [f.id, f.status])).toEqual([[fileId, 'SYNCED']])
 })
+
+it('pauses a multipart upload from the Dashboard (no part goes out while paused) and resumes it to SYNCED', async () => {
+  const token = await tokenFor(`pause-${randomUUID()}`)
+  const bytes = randomBytes(4 * PART_SIZE - 11)
+  await writeFile(join(dir, 'paused.bin'), bytes)
+  const page = await openPage(rig, token, 'pause')
+  // A slow network: each part takes a second, so the pause comes while parts are still to go.
+  await page.route(/partNumber=/, async (route) => {
+    await new Promise((resolve) => setTimeout(resolve, 1_000))
+    await route.continue().catch(() => undefined)
+  })
+  const sent: number[] = []
+  page.on('request', (request) => {
+    const n = partNumberOf(request.url())
+    if (request.method() === 'PUT' && n !== undefined) sent.push(n)
+  })
+  await chooseFiles(page, [join(dir, 'paused.bin')])
+  await page.waitForSelector(`${card('paused.bin')}[data-state="uploading"]`)
+  await page.getByRole('button', { name: 'Pause', exact: true }).click()
+  await page.getByRole('button', { name: 'Resume', exact: true }).waitFor()
+  // Whatever was in flight is cut off at once; then nothing more is sent while paused.
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  const whilePaused = sent.length
+  await new Promise((resolve) => setTimeout(resolve, 2_500))
+  expect(sent.length).toBe(whilePaused)
+  expect(await page.getAttribute(card('paused.bin'), 'data-state')).toBe('uploading')
+
+  await page.getByRole('button', { name: 'Resume', exact: true }).click()
+  await page.waitForSelector(`${card('paused.bin')}[data-state="synced"]`, { timeout: 90_000 })
+  expect(sent.length).toBeGreaterThan(whilePaused)
+  expect(await page.textContent(`${card('paused.bin')} .sha256`)).toBe(sha256(bytes))
+})
