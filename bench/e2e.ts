@@ -42,7 +42,7 @@ const UNLOADED_FILES = 40
 
 const wallMs = () => performance.timeOrigin + performance.now()
 
-interface Sent {
+export interface Sent {
   fileId: string
   confirmSentAt: number
   confirmAnsweredAt: number
@@ -51,7 +51,7 @@ interface Sent {
   uploadMs: number
 }
 
-async function uploadThroughApi(api: ApiClient, index: number): Promise<Sent> {
+export async function uploadThroughApi(api: ApiClient, index: number): Promise<Sent> {
   const bytes = csvFile(index)
   const t0 = performance.now()
   const presign = await api.presign({ filename: `bench-${index}.csv`, external_id: `bench-e2e`, content_type: 'text/csv', file_size: bytes.length })

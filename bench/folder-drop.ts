@@ -1,5 +1,5 @@
 /**
- * 8. A folder drop: the same small CSV files (a folder of them) uploaded to SYNCED three ways in the same run,
+ * 7. A folder drop: the same small CSV files (a folder of them) uploaded to SYNCED three ways in the same run,
  * against the same runtime, each as a user of its own (so no way spends another's presign budget):
  * - the page: Chromium opens the upload page, the folder goes in through the Uppy Dashboard's folder picker, and the
  *   clock stops when the page's summary line says every file is synced;
@@ -150,7 +150,7 @@ export async function benchFolderDrop(options: FolderDropOptions): Promise<Secti
       "(Uppy's state updates, a line per file, Golden Retriever's IndexedDB writes, a poll per file) is not broken down here.",
       "The CLI uploads one file at a time and verifies each one's SHA-256 before the next: it is built for a few large files.",
     ].join('\n')
-    return { title: 'Folder drop: the page beside the CLI and the bare pipeline', body, ok: true }
+    return { title: '7. Folder drop: the page beside the CLI and the bare pipeline', body, ok: true }
   } finally {
     await rm(dir, { recursive: true, force: true })
   }

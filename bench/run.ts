@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=hashing,hash-stage,scanning,e2e,api,folder,multipart,relay,cold]`: measures the pipeline against
+ * `npm run bench [-- --quick] [-- --only=hashing,hash-stage,scanning,e2e,api,folder,multipart,webhooks,relay,cold]`: measures the pipeline against
  * its limits, each figure beside a baseline measured in the same run, prints the figures and
  * rewrites docs/BENCHMARKS.md. Runs against the bench database, Redis DB and LocalStack resources
  * (bench/env.ts), never those of the tests or `npm start`. With --only, the report goes to
@@ -11,6 +11,7 @@ import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DeleteQueueCommand, SQSClient } from '@aws-sdk/client-sqs'
+import { queues as queueTable } from '../lib/settings.js'
 import { applyBenchEnvironment, RELAY_QUEUE_NAME } from './env.js'
 import type { Section } from './stats.js'
 
@@ -44,12 +45,8 @@ await bootstrapDatabase(process.env.DATABASE_URL!, { fresh: true })
 // side for up to 20 s and would swallow the next run's first messages for the visibility timeout.
 const runId = Date.now().toString(36)
 const resources = await provision({ env: process.env, queuePrefix: `${process.env.QUEUE_NAME_PREFIX}-${runId}` })
-// Every queue of this run, not only the files queue: the runtime process finds them by these variables, and a
-// variable left at its default names a queue that does not exist (the relay then fails the whole round).
-{
-  const { queues: queueTable } = await import('../lib/settings.js')
-  for (const queue of queueTable) process.env[queue.urlVariable] = resources.queues[queue.name].url
-}
+// Every queue of this run, for the runtime process too: it inherits this environment as it is.
+for (const q of queueTable) process.env[q.urlVariable] = resources.queues[q.name].url
 const relayQueue = await provision({ env: process.env, queuePrefix: `${RELAY_QUEUE_NAME}-${runId}` })
 const sqs = new SQSClient({ region: process.env.AWS_REGION, endpoint: process.env.AWS_ENDPOINT_URL })
 const config = loadConfig()
@@ -88,7 +85,7 @@ await section('scanning', async () => {
   return benchScanning({ s3, bucket: config.bucketName, scanning: config.malwareScanning, sizesMiB: quick ? [8] : [1, 8, 24], reps: quick ? 3 : 5, smallScans: quick ? 50 : 200, log })
 })
 
-if (wants('e2e') || wants('api') || wants('multipart') || wants('folder')) {
+if (wants('e2e') || wants('api') || wants('multipart') || wants('webhooks') || wants('folder')) {
   const { spawnRuntime } = await import('./runtime-process.js')
   const { tokenFor } = await import('../test/fixtures/pipeline.js')
   const { createObjectStore } = await import('../functions/core/storage.js')
@@ -119,6 +116,10 @@ if (wants('e2e') || wants('api') || wants('multipart') || wants('folder')) {
       const { benchMultipart } = await import('./multipart.js')
       return benchMultipart({ root, url: runtime.url, token, s3, bucket: config.bucketName, sizeMiB: quick ? 256 : 1024, inFlight: [1, 4, 8, 16], log })
     })
+    await section('webhooks', async () => {
+      const { benchWebhooks } = await import('./webhooks.js')
+      return benchWebhooks({ url: runtime.url, token, db, unloadedFiles: quick ? 20 : 40, loadedFiles: quick ? 100 : 300, concurrency: 16, log })
+    })
   } finally {
     await runtime.stop()
     await db.destroy()
@@ -143,7 +144,7 @@ await section('cold', async () => {
   return benchColdStart({ root, reps: quick ? 5 : 10, log })
 })
 
-for (const url of [...Object.values(resources.queues).flatMap((q) => [q.url, q.dlqUrl]), relayQueue.queueUrl, relayQueue.dlqUrl]) {
+for (const url of [resources, relayQueue].flatMap((r) => Object.values(r.queues).flatMap((q) => [q.url, q.dlqUrl]))) {
   await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => undefined)
 }
 sqs.destroy()

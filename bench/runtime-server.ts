@@ -7,14 +7,9 @@ import { fileURLToPath } from 'node:url'
 import { SQSClient } from '@aws-sdk/client-sqs'
 import { authOptionsFromEnv, createVerifier } from '../bin/local/auth.js'
 import { startLocalRuntime } from '../bin/local/runtime.js'
-import { queues } from '../lib/settings.js'
-import { applyBenchEnvironment } from './env.js'
 
-// The orchestrator provisions queues of its own per run and passes their URLs; the environment builder would point
-// every URL variable back at the default queue names (which do not exist), so the given ones are kept.
-const given = queues.map((queue) => [queue.urlVariable, process.env[queue.urlVariable]] as const)
-applyBenchEnvironment()
-for (const [variable, url] of given) if (url) process.env[variable] = url
+// The orchestrator's environment is complete (this run's queues included); applying the bench's again would point
+// the queues back at the prefix's own instead of this run's.
 const env = process.env
 const root = fileURLToPath(new URL('..', import.meta.url))
 

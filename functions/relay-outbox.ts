@@ -2,11 +2,12 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics'
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
 import middy from '@middy/core'
+import { METRICS } from '../lib/settings.js'
 import { deps, logger } from './core/deps.js'
 import { oldestUnpublishedAge, relayOutbox } from './core/outbox.js'
 import { dispatchDeliveries } from './core/webhook-delivery.js'
 
-const metrics = new Metrics({ namespace: 'UploadPipeline', serviceName: 'upload-pipeline' })
+const metrics = new Metrics({ namespace: METRICS.namespace, serviceName: METRICS.serviceName })
 
 export const handler = middy()
   .use(injectLambdaContext(logger, { resetKeys: true }))
@@ -18,9 +19,9 @@ export const handler = middy()
     const dispatched = await dispatchDeliveries(deps())
     const oldestAgeSeconds = await oldestUnpublishedAge(db)
     // The outbox-age alarm watches this: a relay that cannot publish shows as a growing age.
-    metrics.addMetric('OutboxOldestAgeSeconds', MetricUnit.Seconds, oldestAgeSeconds)
-    metrics.addMetric('OutboxPublished', MetricUnit.Count, result.published)
-    metrics.addMetric('OutboxPublishFailed', MetricUnit.Count, result.failed)
+    metrics.addMetric(METRICS.outboxOldestAgeSeconds, MetricUnit.Seconds, oldestAgeSeconds)
+    metrics.addMetric(METRICS.outboxPublished, MetricUnit.Count, result.published)
+    metrics.addMetric(METRICS.outboxPublishFailed, MetricUnit.Count, result.failed)
     // Most sweeps find nothing to do: keep those out of the log unless debugging.
     const log = result.published || result.failed || dispatched ? logger.info : logger.debug
     log.call(logger, 'outbox relayed', { ...result, dispatched, oldest_unpublished_age_seconds: oldestAgeSeconds })

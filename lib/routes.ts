@@ -59,6 +59,8 @@ export const routes = [
   { id: 'ListWebhookDeliveries', method: 'GET', path: '/webhooks/{id}/deliveries', entry: 'functions/list-webhook-deliveries.ts' },
   // A new secret, shown once; the old one keeps signing beside it for WEBHOOK_SECRET_GRACE_SECONDS.
   { id: 'RotateWebhookSecret', method: 'POST', path: '/webhooks/{id}/rotate-secret', entry: 'functions/rotate-webhook-secret.ts' },
+  // Back in service after 410 Gone or a retry schedule run out disabled it.
+  { id: 'EnableWebhook', method: 'POST', path: '/webhooks/{id}/enable', entry: 'functions/enable-webhook.ts' },
   { id: 'Health', method: 'GET', path: '/health', entry: 'functions/health.ts', public: true },
 ] as const satisfies readonly Route[]
 

@@ -7,6 +7,26 @@ import { queueConsumers, routes, scheduledTasks, type QueueName, type Route } fr
 
 const DAY_SECONDS = 24 * 60 * 60
 
+/**
+ * Powertools' service name and metrics namespace, and the names of the metrics the stack alarms on: the functions
+ * emit them under these names and `lib/constructs/monitoring.ts` watches the same ones.
+ */
+export const METRICS = {
+  namespace: 'UploadPipeline',
+  serviceName: 'upload-pipeline',
+  /** RelayOutbox, every run: the age of the oldest unpublished outbox row. */
+  outboxOldestAgeSeconds: 'OutboxOldestAgeSeconds',
+  outboxPublished: 'OutboxPublished',
+  outboxPublishFailed: 'OutboxPublishFailed',
+  /** RecordWebhookResults: attempts that were not a 2xx (refused, timed out, 3xx, 4xx, 5xx). */
+  webhookAttemptsFailed: 'WebhookAttemptsFailed',
+  /** RecordWebhookResults: endpoints disabled by 410 Gone or by a retry schedule run out. */
+  webhookEndpointsDisabled: 'WebhookEndpointsDisabled',
+} as const
+
+/** The `Source` of every event the pipeline puts on its bus: the relay sets it, the archive's pattern matches it. */
+export const EVENT_SOURCE = 'upload-pipeline'
+
 /** What a function gets when its table entry in `lib/routes.ts` does not say. */
 export const FUNCTION_DEFAULTS = { timeoutSeconds: 10, memoryMb: 256 } as const
 
@@ -147,7 +167,8 @@ export function pipelineEnvironment(): Record<string, string> {
     MAX_RECEIVE_COUNT: String(queueSettings('files').maxReceiveCount),
     // A file idle in UPLOADED/SYNCING is re-published only once its message would have been redelivered.
     STUCK_AFTER_SECONDS: String(visibilityTimeoutSeconds('files') + 180),
-    // The relay sweep leaves a confirm's outbox rows to that confirm's own publish while it may still run.
+    // The relay sweep leaves the outbox rows a function publishes right after its commit (confirm's, a final
+    // transition's) to that function while it may still run.
     EAGER_PUBLISH_LEASE_SECONDS: String(routeTimeout('ConfirmUploads')),
     // The bucket's lifecycle rule aborts what is left of a multipart upload after the same window.
     MULTIPART_UPLOAD_TTL_SECONDS: String(MULTIPART_UPLOAD_TTL_SECONDS),

@@ -106,6 +106,9 @@ export class UploadPipelineStack extends Stack {
       functions: [...api.functions, migrations.function],
       outboxAgeThresholdSeconds: 300,
       alarmEmail: props.alarmEmail,
+      webhooks: {
+        failedAttemptsThreshold: 100,
+      },
     })
 
     // The endpoint without the stage's trailing slash: the page appends paths that start with one.

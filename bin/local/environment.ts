@@ -1,4 +1,4 @@
-import { DEFAULT_QUEUE_PREFIX, localQueueName, localQueueUrl, pipelineEnvironment, queues } from '../../lib/settings.js'
+import { DEFAULT_QUEUE_PREFIX, localQueueName, localQueueUrl, METRICS, pipelineEnvironment, queues } from '../../lib/settings.js'
 
 /**
  * The environment the local runtime gives the handlers: the same variables the CDK stack sets on
@@ -19,8 +19,8 @@ export const LOCAL_DEFAULTS: Readonly<Record<string, string>> = {
   // One pool serves every locally invoked function at once (on AWS each environment has its own).
   DATABASE_POOL_MAX: '20',
   REDIS_URL: 'redis://127.0.0.1:6379/0',
-  POWERTOOLS_SERVICE_NAME: 'upload-pipeline',
-  POWERTOOLS_METRICS_NAMESPACE: 'UploadPipeline',
+  POWERTOOLS_SERVICE_NAME: METRICS.serviceName,
+  POWERTOOLS_METRICS_NAMESPACE: METRICS.namespace,
   // EMF metrics only mean something to CloudWatch; locally they would flood the log.
   POWERTOOLS_METRICS_DISABLED: 'true',
   // The pinned SDK supports Node 20 (the local runtime); Lambda itself runs Node 24.

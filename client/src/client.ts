@@ -97,6 +97,8 @@ export class UploadClient implements PartsApi {
     delete(id: string): Promise<void>
     deliveries(id: string): Promise<WebhookDelivery[]>
     rotateSecret(id: string): Promise<RotatedSecret>
+    /** Puts an endpoint disabled by a 410 or by failing through its retry schedule back in service. */
+    enable(id: string): Promise<Webhook>
   }
 
   constructor(readonly options: ClientOptions) {
@@ -109,6 +111,7 @@ export class UploadClient implements PartsApi {
       },
       deliveries: async (webhookId) => (await this.call<{ deliveries: WebhookDelivery[] }>('GET', `${id(webhookId)}/deliveries`)).deliveries,
       rotateSecret: (webhookId) => this.call('POST', `${id(webhookId)}/rotate-secret`),
+      enable: (webhookId) => this.call('POST', `${id(webhookId)}/enable`),
     }
   }
 

@@ -1,6 +1,6 @@
 import { S3_MAX_OBJECT_SIZE, S3_MAX_PART_SIZE, S3_MAX_POST_SIZE, S3_MIN_PART_SIZE } from './aws-limits.js'
 import { CLAMD_SCAN_MAX_BYTES, pipelineEnvironment } from '../../lib/settings.js'
-import { DEFAULT_RETRY_SCHEDULE_SECONDS } from './webhooks.js'
+import { DEFAULT_RETRY_SCHEDULE_SECONDS, DELIVERY_LEASE_SECONDS } from './webhooks.js'
 
 /**
  * One typed, frozen configuration, parsed once per execution environment from the environment.
@@ -81,6 +81,11 @@ export interface Config {
   readonly webhookRetryScheduleSeconds: readonly number[]
   /** How long a rotated-out secret keeps signing beside the new one. */
   readonly webhookSecretGraceSeconds: number
+  /**
+   * How long a dispatched attempt may take to report back before it is dispatched again (WEBHOOK_DELIVERY_LEASE_SECONDS):
+   * also how long a delivery waits when its dispatcher died between claiming it and queueing it.
+   */
+  readonly webhookDeliveryLeaseSeconds: number
   readonly malwareScanning: MalwareScanningConfig
 }
 
@@ -211,6 +216,7 @@ export function loadConfig(env: Env = process.env): Config {
     webhookAllowPrivateNetworks: flag('WEBHOOK_ALLOW_PRIVATE_NETWORKS', false),
     webhookRetryScheduleSeconds: seconds('WEBHOOK_RETRY_SCHEDULE_SECONDS', DEFAULT_RETRY_SCHEDULE_SECONDS),
     webhookSecretGraceSeconds: integer('WEBHOOK_SECRET_GRACE_SECONDS', 86_400, 0),
+    webhookDeliveryLeaseSeconds: integer('WEBHOOK_DELIVERY_LEASE_SECONDS', DELIVERY_LEASE_SECONDS, 1),
     // On unless switched off: with no clamd the files wait rather than pass unscanned.
     malwareScanning: Object.freeze({
       scanner: oneOf('MALWARE_SCANNER', ['clamav', 'guardduty', 'off'] as const, 'clamav'),

@@ -2,12 +2,13 @@ import type { Deps } from './deps.js'
 import { fileNotFound } from './errors.js'
 import type { FileRecord } from './files.js'
 import { findFile, findUnpurged, markDeleted, markPurged } from './files.repository.js'
+import { publishFileEvents } from './outbox.js'
 
 /**
  * Deletes an owner's file from any state: the row becomes a DELETED tombstone with its
  * `file.deleted` event, then the object (every version, any unfinished multipart upload) and the
  * cache entry are removed. Deleting again succeeds and changes nothing; another owner's file is
- * not found. When storage or the cache cannot be reached the delete still stands: the sweeper
+ * not found. Its event is published at once (`publishFileEvents`). When storage or the cache cannot be reached the delete still stands: the sweeper
  * finishes the purge (`purgeDeletedFiles`).
  */
 export async function deleteFile(deps: Deps, ownerId: string, fileId: string): Promise<void> {
@@ -22,6 +23,8 @@ export async function deleteFile(deps: Deps, ownerId: string, fileId: string): P
   } catch (error) {
     deps.logger.warn('deleted file not purged yet; the sweeper retries', { file_id: fileId, error: String(error) })
   }
+  // After the purge, so a receiver of file.deleted finds the object already gone.
+  await publishFileEvents(deps, [fileId])
 }
 
 async function purge(deps: Deps, file: Pick<FileRecord, 'id' | 'objectKey'>): Promise<void> {

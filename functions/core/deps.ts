@@ -1,5 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger'
 import type { Kysely } from 'kysely'
+import { METRICS } from '../../lib/settings.js'
 import type { ContentCache } from './cache.js'
 import { type Config, loadConfig } from './config.js'
 import type { Database } from './database.js'
@@ -34,7 +35,7 @@ export interface Deps {
   close(): Promise<void>
 }
 
-export const logger = new Logger({ serviceName: 'upload-pipeline' })
+export const logger = new Logger({ serviceName: METRICS.serviceName })
 
 /**
  * Loads `load` on first use. The SQS client and ioredis each add module load to a cold start

@@ -1,10 +1,11 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge'
+import { EVENT_SOURCE } from '../../lib/settings.js'
 import type { Config } from './config.js'
 import type { FileEvent } from './events.js'
 
 /** PutEvents takes at most 10 entries (docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html). */
 export const PUT_EVENTS_MAX_ENTRIES = 10
-export const EVENT_SOURCE = 'upload-pipeline'
+export { EVENT_SOURCE }
 
 /** What the relay needs from EventBridge. */
 export interface EventBus {

@@ -22,6 +22,7 @@ import {
   listWebhooksResponse,
   rotateSecretResponse,
   webhookIdParams,
+  webhookView,
 } from './schemas.js'
 
 /** The parts of a route-table entry the document needs; `lib/routes.ts` entries satisfy it. */
@@ -158,6 +159,15 @@ const OPERATIONS: Record<string, OperationSpec> = {
     description: 'The new secret is shown once; until `previous_secret_expires_at` every delivery carries both signatures.',
     params: webhookIdParams,
     success: { status: 200, description: 'Rotated', schema: rotateSecretResponse },
+    errors: ['VALIDATION_FAILED', 'WEBHOOK_NOT_FOUND', ...COMMON_ERRORS],
+  },
+  EnableWebhook: {
+    summary: 'Re-enable a disabled webhook endpoint',
+    description:
+      'Clears `disabled_at` and `disabled_reason`, so the endpoint receives the events that follow. Events from while ' +
+      'it was disabled are not sent again; the delivery log shows what failed. Enabling an enabled endpoint changes nothing.',
+    params: webhookIdParams,
+    success: { status: 200, description: 'The endpoint, enabled', schema: webhookView },
     errors: ['VALIDATION_FAILED', 'WEBHOOK_NOT_FOUND', ...COMMON_ERRORS],
   },
   DeleteFile: {

@@ -3,6 +3,7 @@ import type { Deps } from './deps.js'
 import { type FileRecord, type FileStatus, storedObjectOf } from './files.js'
 import { findFile, markFailed, markQuarantined, markScannedSynced, recordScanVerdict } from './files.repository.js'
 import { type ScanResultEvent, verdictOf } from './guardduty.js'
+import { publishFileEvents } from './outbox.js'
 import { QUARANTINE_TAG, type ScanVerdict } from './scanner.js'
 
 export type SettleOutcome = 'SYNCED' | 'QUARANTINED' | 'FAILED' | 'AWAITING'
@@ -93,5 +94,7 @@ export async function applyScanResult(deps: Deps, event: ScanResultEvent): Promi
     deps.logger.info('scan result for no file awaiting one acknowledged', { object_key: objectKey })
     return 'UNKNOWN_OBJECT'
   }
-  return settleScanned(deps, file.id)
+  const outcome = await settleScanned(deps, file.id)
+  if (outcome !== 'AWAITING') await publishFileEvents(deps, [file.id])
+  return outcome
 }

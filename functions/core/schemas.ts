@@ -231,7 +231,7 @@ export const createWebhookRequest = z.object({
 })
 export type CreateWebhookRequest = z.infer<typeof createWebhookRequest>
 
-const webhookView = z.object({
+export const webhookView = z.object({
   id: z.uuid(),
   url: z.string(),
   events: z.array(eventType),

@@ -16,7 +16,7 @@ import {
 } from './files.repository.js'
 import { chunkCollector, HASHER_TAG, resumeHash, singlePassHash } from './hashing.js'
 import { InspectionRun, type Verdict } from './inspection.js'
-import { leaseFileUploaded, publishLeased } from './outbox.js'
+import { leaseFileUploaded, publishFileEvents, publishLeased } from './outbox.js'
 import { ObjectGoneError, readInOrder } from './ranged-read.js'
 import { rejectUnclean, settleScanned } from './scan-verdicts.js'
 import { ScannerUnavailableError, type ScanVerdict } from './scanner.js'
@@ -33,6 +33,9 @@ export type SyncOutcome =
   /** A duplicate delivery of a file that is already SYNCED (or otherwise finished). */
   | 'ALREADY_DONE'
   | 'UNKNOWN_FILE'
+
+/** Outcomes whose transition wrote an event, published right after (`publishFileEvents`). */
+const FINAL_OUTCOMES: ReadonlySet<SyncOutcome> = new Set(['SYNCED', 'FAILED', 'QUARANTINED'])
 
 /** Thrown to have SQS redeliver the message later; the record is reported as a batch item failure. */
 export class RetryLaterError extends Error {
@@ -69,7 +72,9 @@ export async function syncFile(deps: Deps, fileId: string, delivery: Delivery): 
   if (!claim) return explainUnclaimable(deps, fileId)
 
   try {
-    return await hashClaimed(deps, claim, deadlineOf(deps, delivery, startedAt))
+    const outcome = await hashClaimed(deps, claim, deadlineOf(deps, delivery, startedAt))
+    if (FINAL_OUTCOMES.has(outcome)) await publishFileEvents(deps, [fileId])
+    return outcome
   } catch (error) {
     // A scanner outage never fails a file, nor passes it: it waits in UPLOADED. Past the last delivery the message
     // goes to the DLQ, and the sweeper re-publishes the file once it has been idle for STUCK_AFTER_SECONDS.
@@ -80,6 +85,7 @@ export async function syncFile(deps: Deps, fileId: string, delivery: Delivery): 
     }
     if (delivery.receiveCount >= config.maxReceiveCount) {
       await markFailed(db, claim, 'SYNCING', 'RETRIES_EXHAUSTED', `gave up after ${delivery.receiveCount} attempts: ${String(error)}`.slice(0, 1000))
+      await publishFileEvents(deps, [fileId])
       logger.error('sync failed for the last time; message goes to the DLQ', { file_id: fileId, error: String(error) })
     } else {
       await releaseClaim(db, claim).catch(() => false)

@@ -7,11 +7,6 @@ import { claimDeliveries, type RecordedOutcome, recordAttempt, releaseDeliveries
 
 /** SQS holds a message back at most 15 minutes; longer waits are left to the periodic dispatch. */
 export const MAX_QUEUE_DELAY_SECONDS = 900
-/**
- * How long a dispatched attempt may take to report back before it is dispatched again: longer than
- * the webhooks queue keeps redelivering one message (six sender timeouts of visibility, five receives).
- */
-export const DELIVERY_LEASE_SECONDS = 3600
 const DISPATCH_LIMIT = 500
 const SEND_CONCURRENCY = 10
 
@@ -22,7 +17,7 @@ const SEND_CONCURRENCY = 10
  */
 export async function dispatchDeliveries(deps: Deps, options: { ids?: readonly string[]; delaySeconds?: number } = {}): Promise<number> {
   const delaySeconds = Math.min(options.delaySeconds ?? 0, MAX_QUEUE_DELAY_SECONDS)
-  const claimed = await claimDeliveries(deps.db, { ids: options.ids, limit: DISPATCH_LIMIT, delaySeconds, leaseSeconds: DELIVERY_LEASE_SECONDS })
+  const claimed = await claimDeliveries(deps.db, { ids: options.ids, limit: DISPATCH_LIMIT, delaySeconds, leaseSeconds: deps.config.webhookDeliveryLeaseSeconds })
   if (claimed.length === 0) return 0
   const messages = claimed.map((d) => ({
     id: d.id,

@@ -7,6 +7,7 @@ import { hostOf, isPublicAddress, resolveAll, webhookUrlProblem } from './ssrf.j
 import { generateSecret } from './webhooks.js'
 import {
   deleteWebhook as deleteRow,
+  enableWebhook as enableRow,
   findOwnedWebhook,
   insertWebhook,
   listAttempts,
@@ -82,6 +83,18 @@ export async function rotateSecret(deps: Deps, ownerId: string, id: string) {
   if (!webhook) throw webhookNotFound()
   const expires = new Date(Date.now() + deps.config.webhookSecretGraceSeconds * 1000)
   return { id: webhook.id, secret, previous_secret_expires_at: expires.toISOString() }
+}
+
+/**
+ * Puts an endpoint that was disabled (410 Gone, or failing through the whole retry schedule) back in
+ * service. Events from while it was disabled are not sent: the delivery log shows what failed, and on
+ * AWS the bus's archive can replay them to other consumers (docs/RUNBOOK.md).
+ */
+export async function enableWebhookEndpoint(deps: Deps, ownerId: string, id: string) {
+  const webhook = await enableRow(deps.db, ownerId, id)
+  if (!webhook) throw webhookNotFound()
+  deps.logger.info('webhook endpoint enabled', { webhook_id: id })
+  return view(webhook)
 }
 
 export async function listDeliveries(deps: Deps, ownerId: string, id: string) {

@@ -110,15 +110,20 @@ export async function rotateWebhookSecret(db: Db, ownerId: string, id: string, s
   return row && toWebhook(row)
 }
 
-/** Re-enables an endpoint disabled after failures or a 410 (the runbook's step); its failed deliveries are not replayed. */
-export async function enableWebhook(db: Db, id: string): Promise<boolean> {
-  const result = await db
+/**
+ * Re-enables the owner's endpoint after failures or a 410 disabled it: deliveries resume with the next event.
+ * Enabling an enabled endpoint changes nothing. Undefined when the owner has no such endpoint.
+ */
+export async function enableWebhook(db: Db, ownerId: string, id: string): Promise<Webhook | undefined> {
+  const row = await db
     .updateTable('webhooks')
     .set({ disabled_at: null, disabled_reason: null })
     .where('id', '=', id)
+    .where('owner_id', '=', ownerId)
     .where('deleted_at', 'is', null)
+    .returning(columns)
     .executeTakeFirst()
-  return result.numUpdatedRows === 1n
+  return row && toWebhook(row)
 }
 
 export interface DeliveryAttempt {
@@ -152,12 +157,13 @@ export async function listAttempts(db: Db, webhookId: string, limit: number): Pr
 }
 
 /**
- * One delivery per (subscribed, enabled) endpoint of each event's file owner, inside the relay's
- * transaction. The unique (endpoint, event) pair makes a relayed-again row add nothing.
+ * One delivery per (subscribed, enabled) endpoint of each event's file owner, in one statement (in the
+ * relay's transaction, or on its own before an eager publish). The unique (endpoint, event) pair makes a relayed-again row add nothing. Returns the
+ * ids of the deliveries it added.
  */
-export async function expandDeliveries(trx: Transaction<Database>, events: readonly { fileId: string; eventId: string; type: string; payload: unknown }[]): Promise<number> {
-  if (events.length === 0) return 0
-  const result = await sql`
+export async function expandDeliveries(db: Db, events: readonly { fileId: string; eventId: string; type: string; payload: unknown }[]): Promise<string[]> {
+  if (events.length === 0) return []
+  const result = await sql<{ id: string }>`
     insert into webhook_deliveries (webhook_id, event_id, event_type, payload)
     select w.id, e.event_id, e.event_type, e.payload::jsonb
     from unnest(${events.map((e) => e.fileId)}::uuid[], ${events.map((e) => e.eventId)}::text[],
@@ -166,8 +172,9 @@ export async function expandDeliveries(trx: Transaction<Database>, events: reado
     join files f on f.id = e.file_id
     join webhooks w on w.owner_id = f.owner_id
     where w.deleted_at is null and w.disabled_at is null and (w.events is null or e.event_type = any(w.events))
-    on conflict (webhook_id, event_id) do nothing`.execute(trx)
-  return Number(result.numAffectedRows ?? 0n)
+    on conflict (webhook_id, event_id) do nothing
+    returning id`.execute(db)
+  return result.rows.map((r) => r.id)
 }
 
 export interface ClaimedDelivery {
@@ -201,7 +208,11 @@ export async function claimDeliveries(
       .limit(options.limit)
       .forUpdate()
       .skipLocked()
-    due = options.ids ? due.where('id', 'in', [...options.ids]) : due.where('next_attempt_at', '<=', sql<Date>`now()`)
+    // Given ids are due up to the delay they are queued with: one another dispatcher claimed meanwhile is
+    // leased far beyond it, so it is not sent twice.
+    due = options.ids
+      ? due.where('id', 'in', [...options.ids]).where('next_attempt_at', '<=', sql<Date>`now() + make_interval(secs => ${options.delaySeconds})`)
+      : due.where('next_attempt_at', '<=', sql<Date>`now()`)
     const ids = (await due.execute()).map((r) => r.id)
     if (ids.length === 0) return []
 

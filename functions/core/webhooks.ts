@@ -72,6 +72,12 @@ export function retryDelaySeconds(schedule: readonly number[], attempt: number, 
 /** Standard Webhooks' example schedule, in seconds after each failed attempt: about 75 hours in all, over 3 days. */
 export const DEFAULT_RETRY_SCHEDULE_SECONDS: readonly number[] = [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
 
+/**
+ * How long a dispatched attempt may take to report back before it is dispatched again, by default: longer than
+ * the webhooks queue keeps redelivering one message (six sender timeouts of visibility, five receives).
+ */
+export const DELIVERY_LEASE_SECONDS = 3600
+
 /** Standard Webhooks: a receiver has 15-30 s to answer. */
 export const WEBHOOK_TIMEOUT_MS = 15_000
 /** Only the status matters; a receiver's body is read no further than this, for the delivery log. */

@@ -33,19 +33,22 @@ const ACCESS = {
   ConfirmUploads: { bucket: ['read', 'put', 'parts'], queues: { files: ['send'] } },
   ListFiles: {},
   GetFile: { bucket: ['read'], cache: ['connect'] },
-  DeleteFile: { bucket: ['erase'], cache: ['connect'] },
+  // events and webhooks: a final transition's event is published, and its webhooks dispatched, right after its
+  // commit (publishFileEvents in functions/core/outbox.ts); the relay's sweep is only the fallback.
+  DeleteFile: { bucket: ['erase'], cache: ['connect'], queues: { webhooks: ['send'] }, events: ['put'] },
   // UploadPart URLs are signed with this role, and UploadPart is authorised by s3:PutObject.
   SignParts: { bucket: ['put'] },
   ListParts: { bucket: ['parts'] },
   Health: { bucket: ['probe'], queues: { files: ['probe'] }, cache: ['connect'] },
   // send: a file whose hash outlasts one invocation is handed to a continuation message it publishes itself.
-  HashFile: { bucket: ['read', 'tag'], cache: ['connect'], queues: { files: ['send'] } },
-  ApplyScanResult: { bucket: ['tag'] },
+  HashFile: { bucket: ['read', 'tag'], cache: ['connect'], queues: { files: ['send'], webhooks: ['send'] }, events: ['put'] },
+  ApplyScanResult: { bucket: ['tag'], queues: { webhooks: ['send'] }, events: ['put'] },
   CreateWebhook: {},
   ListWebhooks: {},
   DeleteWebhook: {},
   ListWebhookDeliveries: {},
   RotateWebhookSecret: {},
+  EnableWebhook: {},
   SendWebhooks: { queues: { 'webhook-results': ['send'] } },
   // send: a retry due within SQS's 15-minute delay is queued straight away.
   RecordWebhookResults: { queues: { webhooks: ['send'] } },

@@ -12,12 +12,12 @@ import type * as s3 from 'aws-cdk-lib/aws-s3'
 import type * as sqs from 'aws-cdk-lib/aws-sqs'
 import type { Construct } from 'constructs'
 import type { QueueName } from '../routes.js'
-import { FUNCTION_DEFAULTS, queues } from '../settings.js'
+import { FUNCTION_DEFAULTS, METRICS, queues } from '../settings.js'
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 
 /** Powertools settings shared by every function; the outbox-age alarm depends on both. */
-export const POWERTOOLS = { serviceName: 'upload-pipeline', metricsNamespace: 'UploadPipeline' } as const
+export const POWERTOOLS = { serviceName: METRICS.serviceName, metricsNamespace: METRICS.namespace } as const
 
 /**
  * esbuild settings for every handler, shared with the bundle test so that what is tested is what ships.

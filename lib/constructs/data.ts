@@ -9,7 +9,7 @@ import * as events from 'aws-cdk-lib/aws-events'
 import * as sqs from 'aws-cdk-lib/aws-sqs'
 import { Construct } from 'constructs'
 import type { QueueName } from '../routes.js'
-import { BUCKET_CORS, multipartAbortDays, queueId, queues, type QueueSettings, visibilityTimeoutSeconds } from '../settings.js'
+import { BUCKET_CORS, EVENT_SOURCE, multipartAbortDays, queueId, queues, type QueueSettings, visibilityTimeoutSeconds } from '../settings.js'
 import type { CacheEndpoint, DatabaseEndpoint } from './app-function.js'
 
 export interface DatabaseSettings {
@@ -70,7 +70,7 @@ export class Data extends Construct {
     this.eventBus = new events.EventBus(this, 'FilesEventBus', { description: 'Upload pipeline file events' })
     this.eventBus.archive('FilesEventArchive', {
       description: 'Every upload-pipeline event, for replay',
-      eventPattern: { source: ['upload-pipeline'] },
+      eventPattern: { source: [EVENT_SOURCE] },
       retention: Duration.days(30),
     })
     const database = this.createDatabase(props)

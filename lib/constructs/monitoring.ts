@@ -10,7 +10,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions'
 import type * as sqs from 'aws-cdk-lib/aws-sqs'
 import { Construct } from 'constructs'
 import type { QueueName } from '../routes.js'
-import { oldestMessageAlarmSeconds, queueId, queues } from '../settings.js'
+import { METRICS, oldestMessageAlarmSeconds, queueId, queues } from '../settings.js'
 import { POWERTOOLS } from './app-function.js'
 
 export interface MonitoringProps {
@@ -22,9 +22,17 @@ export interface MonitoringProps {
   /** The relay emits the age of the oldest unpublished outbox row on every run; above this, confirmed files are stuck. */
   readonly outboxAgeThresholdSeconds: number
   readonly alarmEmail?: string
+  /** Webhook delivery: the queues' dead-letter queues by queue name, and how many failed attempts are normal. */
+  readonly webhooks: WebhookMonitoringProps
 }
 
-const OUTBOX_AGE_METRIC = 'OutboxOldestAgeSeconds'
+export interface WebhookMonitoringProps {
+  /**
+   * Failed attempts per 5 minutes that are business as usual (customers' endpoints fail on their own); above it for
+   * 15 minutes, something of ours is more likely broken (the sender's egress, say).
+   */
+  readonly failedAttemptsThreshold: number
+}
 
 /** Alarms on the signals that mean a file will not reach SYNCED on its own, sent to one topic, and a dashboard. */
 export class Monitoring extends Construct {
@@ -86,7 +94,7 @@ export class Monitoring extends Construct {
 
     const outboxAge = new cloudwatch.Metric({
       namespace: POWERTOOLS.metricsNamespace,
-      metricName: OUTBOX_AGE_METRIC,
+      metricName: METRICS.outboxOldestAgeSeconds,
       dimensionsMap: { service: POWERTOOLS.serviceName },
       statistic: cloudwatch.Stats.MAXIMUM,
       period: Duration.minutes(1),
@@ -162,5 +170,38 @@ export class Monitoring extends Construct {
         ],
       ],
     })
+
+    this.webhookAlarms(props.webhooks, alarm)
+  }
+
+  /** Deliveries failing across endpoints, endpoints disabled, and messages the webhook consumers gave up on. */
+  private webhookAlarms(props: WebhookMonitoringProps, alarm: (id: string, options: cloudwatch.CreateAlarmOptions & { metric: cloudwatch.IMetric }) => cloudwatch.Alarm): void {
+    const emitted = (metricName: string) =>
+      new cloudwatch.Metric({
+        namespace: METRICS.namespace,
+        metricName,
+        dimensionsMap: { service: METRICS.serviceName },
+        statistic: cloudwatch.Stats.SUM,
+        period: Duration.minutes(5),
+      })
+    const failedAttempts = emitted(METRICS.webhookAttemptsFailed)
+    alarm('WebhookDeliveryFailures', {
+      alarmDescription:
+        'Webhook attempts are failing in numbers beyond what customer endpoints cause on their own. See docs/RUNBOOK.md, ' +
+        '"Webhooks": the delivery log says why.',
+      metric: failedAttempts,
+      threshold: props.failedAttemptsThreshold,
+      evaluationPeriods: 3,
+    })
+    const disabled = emitted(METRICS.webhookEndpointsDisabled)
+    alarm('WebhookEndpointDisabled', {
+      alarmDescription: 'A webhook endpoint was disabled (410 Gone, or failing through its whole retry schedule). See docs/RUNBOOK.md, "Re-enabling a webhook endpoint".',
+      metric: disabled,
+      threshold: 0,
+      evaluationPeriods: 1,
+    })
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({ title: 'Webhook attempts failed, endpoints disabled', left: [failedAttempts], right: [disabled] }),
+    )
   }
 }

@@ -6,6 +6,7 @@ import { corsRules, localQueueAttributes } from '../../localstack/provision.js'
 import { queueConsumers, routes, scheduledTasks, type QueueName, type Route } from '../../lib/routes.js'
 import {
   functionSettings,
+  METRICS,
   MULTIPART_UPLOAD_TTL_SECONDS,
   multipartAbortDays,
   oldestMessageAlarmSeconds,
@@ -165,7 +166,10 @@ describe('least privilege', () => {
   const bucketWriters = ['PresignUpload', 'ConfirmUploads', 'SignParts']
   const bucketReaders = ['ConfirmUploads', 'GetFile', 'HashFile']
   const bucketDeleters = ['DeleteFile', 'SweepFiles']
-  const queueSenders = ['ConfirmUploads', 'HashFile', 'RelayOutbox', 'SweepFiles', 'SendWebhooks', 'RecordWebhookResults']
+  // DeleteFile and ApplyScanResult queue the webhook deliveries of the events they publish right after their commit.
+  const queueSenders = ['ConfirmUploads', 'HashFile', 'DeleteFile', 'ApplyScanResult', 'RelayOutbox', 'SweepFiles', 'SendWebhooks', 'RecordWebhookResults']
+  // Every function that makes a final transition publishes its event; the relay and the sweeper catch up on the rest.
+  const busWriters = ['HashFile', 'DeleteFile', 'ApplyScanResult', 'RelayOutbox', 'SweepFiles']
 
   it.each(Object.keys(entries))('%s has only the bucket and queue actions its job needs', (id) => {
     const actions = actionsOf(id)
@@ -175,6 +179,7 @@ describe('least privilege', () => {
     expect(actions.has('s3:GetObjectVersion')).toBe(bucketReaders.includes(id))
     expect(actions.has('s3:DeleteObject')).toBe(bucketDeleters.includes(id))
     expect(actions.has('sqs:SendMessage')).toBe(queueSenders.includes(id))
+    expect(actions.has('events:PutEvents')).toBe(busWriters.includes(id))
     expect([...actions].filter((a) => a.includes('*'))).toEqual([])
   })
 
@@ -530,6 +535,21 @@ describe('operations', () => {
           Namespace: 'AWS/Lambda',
           MetricName: metric,
           Dimensions: [{ Name: 'FunctionName', Value: ref(functions[id]?.logicalId ?? 'missing') }],
+        }),
+      )
+    }
+  })
+
+  it('alarms on failed webhook attempts and disabled endpoints, under the names the recorder emits them', () => {
+    for (const [metric, threshold] of [[METRICS.webhookAttemptsFailed, 100], [METRICS.webhookEndpointsDisabled, 0]] as const) {
+      expect(alarms()).toContainEqual(
+        expect.objectContaining({
+          Namespace: METRICS.namespace,
+          MetricName: metric,
+          Dimensions: [{ Name: 'service', Value: METRICS.serviceName }],
+          Statistic: 'Sum',
+          Threshold: threshold,
+          ComparisonOperator: 'GreaterThanThreshold',
         }),
       )
     }

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto'
+import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ApiError, NetworkError, UploadClient, type FileView, type RetryInfo } from '../../client/src/index.js'
+import { deps } from '../../functions/core/deps.js'
 import { sha256, tokenFor, usePipeline } from '../fixtures/pipeline.js'
 import { startChildRuntime, type ChildRuntime } from '../fixtures/security.js'
 import { tcpProxy } from '../fixtures/tcp-proxy.js'
@@ -91,7 +93,7 @@ describe('the client library against the runtime', () => {
     expect([again.status, done.length]).toEqual(['SYNCED', 1])
   })
 
-  it('manages webhook endpoints: create (secret once), list, deliveries, rotate the secret, delete', async () => {
+  it('manages webhook endpoints: create (secret once), list, deliveries, rotate the secret, re-enable, delete', async () => {
     const api = await libraryClient('hooked')
     const created = await api.webhooks.create({ url: 'http://127.0.0.1:9/hooks', events: ['file.synced'], description: 'tests' })
     expect(created).toMatchObject({ url: 'http://127.0.0.1:9/hooks', events: ['file.synced'], description: 'tests', secret: expect.stringMatching(/^whsec_/) })
@@ -99,6 +101,10 @@ describe('the client library against the runtime', () => {
     expect(await api.webhooks.deliveries(created.id)).toEqual([])
     const rotated = await api.webhooks.rotateSecret(created.id)
     expect(rotated.secret).not.toBe(created.secret)
+    await sql`update webhooks set disabled_at = now(), disabled_reason = 'gone' where id = ${created.id}`.execute(deps().db)
+    expect((await api.webhooks.list())[0]).toMatchObject({ disabled_reason: 'gone' })
+    expect(await api.webhooks.enable(created.id)).toMatchObject({ id: created.id, disabled_at: null })
+    expect((await api.webhooks.list())[0]).toMatchObject({ disabled_at: null })
     await api.webhooks.delete(created.id)
     expect(await api.webhooks.list()).toEqual([])
     await expect(api.webhooks.deliveries(created.id)).rejects.toMatchObject({ status: 404, code: 'WEBHOOK_NOT_FOUND' })

@@ -75,8 +75,8 @@ async function receiveAll(queueUrl: string): Promise<string[]> {
 }
 
 /**
- * Plays the two webhook consumers (sender and recorder) over the real queues until `done` holds:
- * the local runtime serves only the files queue until it is generic over the route table.
+ * Plays the two webhook consumers (sender and recorder) over the real queues until `done` holds, beside the
+ * runtime's own pollers of those queues: whichever receives a message handles it, once.
  */
 async function pumpUntil(done: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -206,6 +206,32 @@ describe('webhooks', () => {
     await pumpUntil(async () => (await alice.request('GET', '/webhooks')).json.webhooks[0].disabled_at !== null)
     expect((await alice.request('GET', '/webhooks')).json.webhooks[0].disabled_reason).toBe('the endpoint answered 410 Gone')
     expect(receiver.received).toHaveLength(1)
+  })
+
+  it('re-enables a disabled endpoint for its owner only, and deliveries resume with the next event', async () => {
+    receiver.statuses = [410, 200]
+    const { id } = await register()
+    await syncedFile()
+    await pumpUntil(async () => (await alice.request('GET', '/webhooks')).json.webhooks[0].disabled_at !== null)
+
+    const refused = await bob.request('POST', `/webhooks/${id}/enable`)
+    expect(refused.status).toBe(404)
+    expect(refused.json.error.code).toBe('WEBHOOK_NOT_FOUND')
+    expect((await alice.request('GET', '/webhooks')).json.webhooks[0].disabled_at).not.toBeNull()
+    expect((await alice.request('POST', '/webhooks/not-a-uuid/enable')).status).toBe(400)
+
+    const enabled = await alice.request('POST', `/webhooks/${id}/enable`)
+    expect(enabled.status).toBe(200)
+    expect(enabled.json).toMatchObject({ id, url: receiver.url, disabled_at: null, disabled_reason: null })
+    expect(enabled.text).not.toContain('whsec_')
+    // Enabling an enabled endpoint changes nothing.
+    expect((await alice.request('POST', `/webhooks/${id}/enable`)).json).toEqual(enabled.json)
+
+    const next = await syncedFile()
+    await pumpUntil(() => receiver.received.length >= 2)
+    expect(JSON.parse(receiver.received[1]!.body)).toMatchObject({ type: 'file.synced', data: { file: { id: next } } })
+    const log = (await alice.request('GET', `/webhooks/${id}/deliveries`)).json.deliveries
+    expect(log.map((d: { status_code: number }) => d.status_code)).toEqual([200, 410])
   })
 
   it('signs with both secrets during a rotation grace period', async () => {

@@ -42,5 +42,5 @@ export async function countTransitions(db: Kysely<any>, from: string, to: string
 }
 
 export async function truncateAll(db: Kysely<any>): Promise<void> {
-  await sql`truncate table reliability_transitions, outbox, files restart identity cascade`.execute(db)
+  await sql`truncate table reliability_transitions, webhook_attempts, webhook_deliveries, webhooks, outbox, files restart identity cascade`.execute(db)
 }

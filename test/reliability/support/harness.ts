@@ -144,8 +144,8 @@ export async function statusCounts(deps: Deps): Promise<Record<string, number>> 
 }
 
 /**
- * Unpublished `file.uploaded` rows: what these scenarios relay to the files queue. Final-state events wait for a
- * relay with the event bus, which the scenarios' workers do not run.
+ * Unpublished `file.uploaded` rows: what these scenarios relay to the files queue. Final-state events are published
+ * by the function that made the transition, or by a relay with the event bus (scenarios 11 and 12 count those).
  */
 export async function unpublishedCount(deps: Deps): Promise<number> {
   const row = await deps.db

@@ -57,7 +57,7 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[rank]!
 }
 
-const EXPECTED = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10']
+const EXPECTED = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12']
 
 /** Renders the recorded figures; the full run writes docs/RELIABILITY.md, every run .bench/. */
 export function renderReport(options: { full: boolean; startedAt: Date; finishedAt: Date; machine: string }): string {
@@ -171,4 +171,14 @@ such files once they have been idle for STUCK_AFTER_SECONDS (scenario 10 covers 
    committed row is published and synced.
 10. **Sweeper**: never-confirmed uploads (some with their object in the bucket) pass expiry + grace and become EXPIRED
     with their objects deleted; confirmed files whose message was lost (queue purged) are re-published and reach SYNCED.
+11. **Webhook receiver outage**: final-state events (file.synced, file.deleted) flow, published right after their
+    commits and by the relay, to an endpoint on a loopback receiver (\`bin/local/webhook-receiver.ts\`, signatures
+    verified with \`standardwebhooks\`) that answers 503 for a while, is then closed (connection refused) and comes back
+    on the same port. The local runtime (child process) sends and records the attempts with a seconds-long retry
+    schedule. Lost = an event id the receiver never answered 2xx; duplicate = an id it answered 2xx twice (a retry after
+    a failed attempt is not one).
+12. **Relay SIGKILL while events flow**: transitions commit events with no eager publish (their functions "died"), and a
+    child process running the shipped RelayOutbox handler in a loop is SIGKILLed at random moments, again and again;
+    a last relay then lives. Every event must reach the bus (read back through a rule into an SQS queue) and the
+    receiver; duplicates are counted at both.
 `
