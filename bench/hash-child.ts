@@ -5,6 +5,7 @@
  * Prints JSON { ms, bytes, sha256, cpuMs, maxRssBytes }.
  */
 import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { loadConfig } from '../functions/core/config.js'
@@ -67,4 +68,6 @@ if (job.mode === 'memory') {
 }
 
 const cpu = process.cpuUsage(cpuAtStart)
-process.stdout.write(JSON.stringify({ ms, ...result, cpuMs: (cpu.user + cpu.system) / 1000, maxRssBytes: process.resourceUsage().maxRSS * 1024 }))
+// VmHWM is this process's own peak: getrusage's maxRSS (process.resourceUsage) carries the parent's peak across fork and exec.
+const peakRss = Number(/^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024
+process.stdout.write(JSON.stringify({ ms, ...result, cpuMs: (cpu.user + cpu.system) / 1000, maxRssBytes: peakRss }))

@@ -159,7 +159,7 @@ export async function benchHashing(options: HashingOptions): Promise<Section & {
     '',
     table(['object', 'peak RSS, hash path (MB)', 'peak RSS, drain (MB)', 'peak RSS, drain without the 4 MiB minor GC (MB)', 'peak RSS, in-memory (MB)'], rssRows),
     '',
-    `Peak RSS is \`process.resourceUsage().maxRSS\` of the measuring process. Goal: <= ${RSS_GOAL_MB} MB and flat across sizes ` +
+    `Peak RSS is the measuring process's own VmHWM (\`/proc/self/status\`; getrusage's maxRSS would include the bench's own peak, carried across fork and exec). Goal: <= ${RSS_GOAL_MB} MB and flat across sizes ` +
       `(spread ${fmt(spread)} MB, allowed ${fmt(0.1 * RSS_GOAL_MB)} MB) — ${verdict(hashRss.every((x) => x <= RSS_GOAL_MB) && flat)}.`,
   ].join('\n')
   return { title: '1. Hashing: S3 stream -> SHA-256', body, ok }

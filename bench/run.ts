@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=hashing,hash-stage,scanning,e2e,api,folder,multipart,webhooks,relay,cold]`: measures the pipeline against
+ * `npm run bench [-- --quick] [-- --only=hashing,hash-stage,hash-memory,scanning,e2e,api,folder,multipart,webhooks,relay,cold]`: measures the pipeline against
  * its limits, each figure beside a baseline measured in the same run, prints the figures and
  * rewrites docs/BENCHMARKS.md. Runs against the bench database, Redis DB and LocalStack resources
  * (bench/env.ts), never those of the tests or `npm start`. With --only, the report goes to
@@ -75,6 +75,16 @@ await section('hash-stage', async () => {
   const db = createDb(config)
   try {
     return await benchHashStage({ config, s3, db, sizeMiB: quick ? 256 : 2048, capMiBps: 64, ranges: 4, log })
+  } finally {
+    await db.destroy()
+  }
+})
+
+await section('hash-memory', async () => {
+  const { benchHashMemory } = await import('./hash-memory.js')
+  const db = createDb(config)
+  try {
+    return await benchHashMemory({ root, config, s3, db, sizesMiB: quick ? [64, 512] : [64, 512, 4096], log })
   } finally {
     await db.destroy()
   }

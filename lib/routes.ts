@@ -73,8 +73,8 @@ export const queueConsumers = [
     maxBatchingWindowSeconds: 0,
     maxConcurrency: 20,
     // Lambda's CPU share grows with memory: at 1,024 MB a batch of ten multi-GiB objects still hashes
-    // within the timeout, where 256 MB (about 0.15 vCPU) would need several times longer. The ranged read's
-    // window (HASH_READ_CONCURRENCY x HASH_RANGE_BYTES, 4 x 8 MiB by default) takes 32 MiB of it per record.
+    // within the timeout, where 256 MB (about 0.15 vCPU) would need several times longer. The ten records'
+    // reads, two windows of 4 x 8 MiB each, fit beside the runtime: hashMemoryFloorMb (lib/settings.ts), 896 MB.
     timeoutSeconds: 300,
     memoryMb: 1024,
   },

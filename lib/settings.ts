@@ -175,6 +175,40 @@ export function pipelineEnvironment(): Record<string, string> {
   }
 }
 
+const MiB = 1024 ** 2
+
+/**
+ * The hash stage's read window (HASH_RANGE_BYTES, HASH_READ_CONCURRENCY default to it): ranged GetObjects of
+ * `rangeBytes`, `concurrency` of them in flight per file. AWS advises 8-16 MB ranges; four connections of
+ * ~90 MB/s each outrun the checkpointed hasher, so more would only hold more memory.
+ */
+export const HASH_READ_WINDOW = { rangeBytes: 8 * MiB, concurrency: 4 } as const
+
+/**
+ * What the hash function's process needs before it reads anything: Node, the bundled clients and a loaded
+ * hasher (~100-140 MB measured by test/integration/workers/hash-peak-rss.ts, which also pays for tsx), plus what
+ * V8 lets garbage reach before it collects: its young generation (2 x 16 MiB) and the 64 MiB of external memory
+ * after which it starts a full collection.
+ */
+export const HASH_RUNTIME_BASE_MB = 256
+
+/**
+ * Peak memory of one file's read, in windows: the window itself and as much again of chunks hashed but not yet
+ * freed (test/integration/hash-memory.test.ts bounds it; docs/CAPACITY.md §6 has the figures).
+ */
+export const HASH_WINDOWS_PER_READ = 2
+
+/**
+ * The least memory the hash function can run with: its consumer hands every record of a batch to the hash
+ * stage at once (powertools' BatchProcessor processes records in parallel), each holding its read's windows.
+ */
+export function hashMemoryFloorMb(window: { rangeBytes: number; concurrency: number } = HASH_READ_WINDOW): number {
+  const consumer = queueConsumers.find((c) => c.id === 'HashFile')
+  if (!consumer) throw new Error('lib/routes.ts has no HashFile consumer')
+  const perRecordMb = (HASH_WINDOWS_PER_READ * window.rangeBytes * window.concurrency) / MiB
+  return HASH_RUNTIME_BASE_MB + consumer.batchSize * perRecordMb
+}
+
 /**
  * The bucket's CORS rule: browsers POST small files and PUT multipart parts straight to storage, and must read
  * the part's ETag, which is not a CORS-safelisted response header.

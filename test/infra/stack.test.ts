@@ -6,6 +6,7 @@ import { corsRules, localQueueAttributes } from '../../localstack/provision.js'
 import { queueConsumers, routes, scheduledTasks, type QueueName, type Route } from '../../lib/routes.js'
 import {
   functionSettings,
+  hashMemoryFloorMb,
   METRICS,
   MULTIPART_UPLOAD_TTL_SECONDS,
   multipartAbortDays,
@@ -16,6 +17,7 @@ import {
   type QueueSettings,
   visibilityTimeoutSeconds,
 } from '../../lib/settings.js'
+import { HANDOFF_RESERVE_MS } from '../../functions/core/sync.js'
 import { appFunctions, entries, type Json, logicalIdsOf, synthStack, testProps } from './synth.js'
 
 let synthesized: ReturnType<typeof synthStack>
@@ -151,6 +153,18 @@ describe('the functions', () => {
     expect(Number(shared.STUCK_AFTER_SECONDS)).toBeGreaterThan(visibilityTimeoutSeconds('files'))
     expect(Number(shared.EAGER_PUBLISH_LEASE_SECONDS)).toBeGreaterThanOrEqual(functions.ConfirmUploads?.properties.Timeout)
     expect(Number(shared.MAX_RECEIVE_COUNT)).toBe(queues.find((q) => q.name === 'files')!.maxReceiveCount)
+  })
+
+  it('gives the hash function the memory a batch of ranged reads needs, and the time to hand a large file on', () => {
+    const hash = functions.HashFile?.properties
+    expect(hash.MemorySize).toBeGreaterThanOrEqual(hashMemoryFloorMb())
+    // The floor assumes the default window, and the budget comes from the Lambda context: the stack sets neither.
+    for (const name of ['HASH_RANGE_BYTES', 'HASH_READ_CONCURRENCY', 'HASH_INVOCATION_BUDGET_MS']) {
+      expect(hash.Environment.Variables).not.toHaveProperty(name)
+    }
+    // The hand-off reserve is a share of this timeout, and a claim handed on or abandoned outlives it.
+    expect(HANDOFF_RESERVE_MS).toBe((hash.Timeout * 1000) / 10)
+    expect(Number(pipelineEnvironment().STALE_CLAIM_SECONDS)).toBeGreaterThan(hash.Timeout)
   })
 
   it('passes configured tunables through and leaves the others to the config defaults', () => {
