@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=hashing,hash-stage,hash-memory,scanning,e2e,api,multipart,webhooks,relay,cold]`: measures the pipeline against
+ * `npm run bench [-- --quick] [-- --only=hashing,hash-stage,hash-memory,scanning,e2e,api,folder,multipart,webhooks,relay,cold]`: measures the pipeline against
  * its limits, each figure beside a baseline measured in the same run, prints the figures and
  * rewrites docs/BENCHMARKS.md. Runs against the bench database, Redis DB and LocalStack resources
  * (bench/env.ts), never those of the tests or `npm start`. With --only, the report goes to
@@ -24,7 +24,7 @@ const wants = (name: string) => !only || only.includes(name)
 const log = (line: string) => console.log(`bench: ${line}`)
 
 // Imported after the environment is complete: the product reads it on first use.
-const { provision } = await import('../localstack/provision.js')
+const { provision, DEFAULT_CORS_ALLOWED_ORIGINS } = await import('../localstack/provision.js')
 const { bootstrapDatabase } = await import('../bin/local/database.js')
 const { createDb } = await import('../functions/core/db.js')
 const { createS3Client } = await import('../functions/core/storage.js')
@@ -95,7 +95,7 @@ await section('scanning', async () => {
   return benchScanning({ s3, bucket: config.bucketName, scanning: config.malwareScanning, sizesMiB: quick ? [8] : [1, 8, 24], reps: quick ? 3 : 5, smallScans: quick ? 50 : 200, log })
 })
 
-if (wants('e2e') || wants('api') || wants('multipart') || wants('webhooks')) {
+if (wants('e2e') || wants('api') || wants('multipart') || wants('webhooks') || wants('folder')) {
   const { spawnRuntime } = await import('./runtime-process.js')
   const { tokenFor } = await import('../test/fixtures/pipeline.js')
   const { createObjectStore } = await import('../functions/core/storage.js')
@@ -113,6 +113,14 @@ if (wants('e2e') || wants('api') || wants('multipart') || wants('webhooks')) {
     await section('api', async () => {
       const { benchApi } = await import('./api.js')
       return benchApi({ url: runtime.url, token, owner, db, s3, bucket: config.bucketName, quick, log })
+    })
+    await section('folder', async () => {
+      const { benchFolderDrop } = await import('./folder-drop.js')
+      // The page uploads straight to the bucket from the runtime's origin (a random port).
+      const { PutBucketCorsCommand } = await import('@aws-sdk/client-s3')
+      const { corsRules } = await import('../localstack/provision.js')
+      await s3.send(new PutBucketCorsCommand({ Bucket: config.bucketName, CORSConfiguration: { CORSRules: corsRules([runtime.url, ...DEFAULT_CORS_ALLOWED_ORIGINS]) } }))
+      return benchFolderDrop({ root, url: runtime.url, files: quick ? 100 : 300, log })
     })
     await section('multipart', async () => {
       const { benchMultipart } = await import('./multipart.js')

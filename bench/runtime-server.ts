@@ -14,6 +14,7 @@ const env = process.env
 const root = fileURLToPath(new URL('..', import.meta.url))
 
 const { deps } = await import('../functions/core/deps.js')
+const { webFallback } = await import('../bin/local/web.js')
 const runtime = await startLocalRuntime({
   root,
   port: 0,
@@ -22,6 +23,8 @@ const runtime = await startLocalRuntime({
   pollers: Number(env.LOCAL_POLLERS ?? 4),
   // Request lines would cost the runtime as much as some handlers; the handlers still log as shipped.
   log: () => undefined,
+  // The upload page, for the folder-drop benchmark.
+  fallback: webFallback({ root, storageOrigin: env.AWS_ENDPOINT_URL! }),
 })
 process.stdout.write(`${JSON.stringify({ url: runtime.url })}\n`)
 

@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs'
-import type { IncomingMessage, ServerResponse } from 'node:http'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -19,22 +18,12 @@ export interface PageRig {
   close(): Promise<void>
 }
 
-/**
- * The local runtime serving the upload page, the test bucket's CORS opened to the page's origin
- * (its port is random), and Chromium with a fresh profile.
- */
-export async function startPageRig(options: { fallback?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean> } = {}): Promise<PageRig> {
+/** Headless Debian Chromium with a fresh profile in `profile` (the browser tests and the folder-drop benchmark). */
+export async function launchChromium(profile: string): Promise<BrowserContext> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`Chromium is not installed at ${CHROMIUM}: run scripts/install-browser.sh (apt-get install -y chromium)`)
   }
-  const page = webFallback({ root, storageOrigin: process.env.AWS_ENDPOINT_URL! })
-  const runtime = await startRuntime({
-    fallback: async (req, res) => (options.fallback ? await options.fallback(req, res) : false) || page(req, res),
-  })
-  await provision({ env: process.env, corsAllowedOrigins: [runtime.url, ...DEFAULT_CORS_ALLOWED_ORIGINS] })
-  const profile = await mkdtemp(join(tmpdir(), 'upload-pipeline-chromium-'))
-  await mkdir(ARTIFACTS, { recursive: true })
-  const context = await chromium.launchPersistentContext(profile, {
+  return chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     args: [
@@ -49,6 +38,18 @@ export async function startPageRig(options: { fallback?: (req: IncomingMessage, 
     ],
     viewport: { width: 1100, height: 900 },
   })
+}
+
+/**
+ * The local runtime serving the upload page, the test bucket's CORS opened to the page's origin
+ * (its port is random), and Chromium with a fresh profile.
+ */
+export async function startPageRig(): Promise<PageRig> {
+  const runtime = await startRuntime({ fallback: webFallback({ root, storageOrigin: process.env.AWS_ENDPOINT_URL! }) })
+  await provision({ env: process.env, corsAllowedOrigins: [runtime.url, ...DEFAULT_CORS_ALLOWED_ORIGINS] })
+  const profile = await mkdtemp(join(tmpdir(), 'upload-pipeline-chromium-'))
+  await mkdir(ARTIFACTS, { recursive: true })
+  const context = await launchChromium(profile)
   return {
     runtime,
     context,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { parseCsvPreview } from '../../web/csv.js'
-import { describeApiError, describeFailure, describeStorageError, formatBytes } from '../../web/messages.js'
+import { parseCsvPreview } from '../../web/src/csv.js'
+import { describeApiError, describeFailure, describeStorageError, describeUploadError, describeWait, formatBytes, summarize } from '../../web/src/messages.js'
 
 const s3Error = (code: string, message: string) =>
   `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>1</RequestId></Error>`
@@ -21,21 +21,55 @@ describe('the upload page messages', () => {
   })
 
   it('explains API refusals by their stable code', () => {
-    expect(describeApiError(413, { error: { code: 'PAYLOAD_TOO_LARGE', message: 'x', details: { max_file_size: 5 * 1024 ** 3 } } })).toBe(
+    expect(describeApiError({ status: 413, code: 'PAYLOAD_TOO_LARGE', message: 'x', details: { max_file_size: 5 * 1024 ** 3 } })).toBe(
       'Too large: files may be at most 5.0 GB.',
     )
-    expect(describeApiError(415, { error: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Content type text/html is not allowed' } })).toBe(
+    // One item of a batch answer carries its code but no status.
+    expect(describeApiError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Content type text/html is not allowed' })).toBe(
       'Wrong type: Content type text/html is not allowed.',
     )
-    expect(describeApiError(409, { error: { code: 'SIZE_MISMATCH', message: 'Uploaded object is 3 bytes, not 4' } })).toBe(
+    expect(describeApiError({ status: 409, code: 'SIZE_MISMATCH', message: 'Uploaded object is 3 bytes, not 4' })).toBe(
       'Uploaded object is 3 bytes, not 4 (SIZE_MISMATCH)',
     )
-    expect(describeApiError(401, { message: 'Unauthorized' })).toMatch(/^Not signed in/)
-    expect(describeApiError(502, undefined)).toBe('Unexpected answer from the service (HTTP 502).')
+    expect(describeApiError({ status: 401, message: 'Unauthorized' })).toMatch(/^Not signed in/)
+    expect(describeApiError({ status: 502, message: 'HTTP 502' })).toBe('Unexpected answer from the service (HTTP 502).')
+    // The client library has already waited out the Retry-After answers when one reaches the page.
+    expect(describeApiError({ status: 429, code: 'RATE_LIMITED', message: 'slow down' })).toBe(
+      'Still too many uploads at once after waiting: try again in a minute.',
+    )
     expect(describeFailure({ status: 'FAILED', error: { code: 'CHECKSUM_MISMATCH', message: 'sha256 differs' } })).toBe(
       'Failed: sha256 differs (CHECKSUM_MISMATCH)',
     )
+    expect(describeFailure({ status: 'QUARANTINED', error: { code: 'NOT_SCANNED', message: 'too large to scan' } })).toBe(
+      'Quarantined: too large to scan (NOT_SCANNED)',
+    )
     expect(formatBytes(1536)).toBe('1.5 KB')
+  })
+
+  it('explains an upload error from the library, from storage through Uppy, or anything else', () => {
+    const apiError = Object.assign(new Error('x'), { name: 'ApiError', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Content type text/html is not allowed' })
+    expect(describeUploadError(apiError)).toBe('Wrong type: Content type text/html is not allowed.')
+    // Uppy's XHR uploader rejects with "Non 2xx" and the request as `source`.
+    const storageError = Object.assign(new Error('Non 2xx'), {
+      source: { status: 400, responseText: s3Error('EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size') },
+    })
+    expect(describeUploadError(storageError)).toBe('Refused by storage: the file is larger than this upload allows.')
+    expect(describeUploadError(Object.assign(new Error('Unknown error'), { source: { status: 0 } }))).toMatch(/^Could not reach storage/)
+    expect(describeUploadError(Object.assign(new Error('cannot reach'), { name: 'NetworkError' }))).toBe(
+      'Could not reach the service: check the connection and try again.',
+    )
+    expect(describeUploadError(new Error('something else'))).toBe('something else')
+  })
+
+  it('says what it waits for instead of refusing', () => {
+    expect(describeWait(12_400, 'rate-limited')).toBe('Waiting 12 s (rate limited), then trying again…')
+    expect(describeWait(200, 'unavailable')).toBe('Waiting 1 s (the service is busy), then trying again…')
+    expect(describeWait(3_000, 'network')).toBe('Waiting 3 s (connection lost), then trying again…')
+  })
+
+  it('sums a batch up in one line', () => {
+    expect(summarize({ synced: 148, failed: 2, quarantined: 0, inProgress: 0 })).toBe('148 synced, 2 failed')
+    expect(summarize({ synced: 3, failed: 0, quarantined: 1, inProgress: 5 })).toBe('3 synced, 0 failed, 1 quarantined, 5 in progress')
   })
 })
 

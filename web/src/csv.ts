@@ -2,9 +2,9 @@
  * The first rows of a CSV text (RFC 4180: quoted fields, doubled quotes, CRLF or LF), for a preview.
  * Stops after `maxRows` rows, so a large file costs no more than its preview.
  */
-export function parseCsvPreview(text, maxRows = 10) {
-  const rows = []
-  let row = []
+export function parseCsvPreview(text: string, maxRows = 10): string[][] {
+  const rows: string[][] = []
+  let row: string[] = []
   let field = ''
   let quoted = false
   let i = 0
