@@ -5,7 +5,8 @@ export interface ReportInput {
   changes: string
   quick: boolean
   partial: boolean
-  sections: (Section & { ok: boolean })[]
+  /** `ok`: whether the section's goals were met; absent for a section that has none. */
+  sections: (Section & { ok?: boolean })[]
   machine: string
   seconds: number
   /** 1-minute load average at the start and the end of the run. */
@@ -28,7 +29,7 @@ export function renderReport(input: ReportInput): string {
     '',
     table(
       ['section', 'goals'],
-      input.sections.map((s) => [s.title, s.ok ? 'met' : 'NOT met (see the section)']),
+      input.sections.map((s) => [s.title, s.ok === undefined ? 'no goal: figures only' : s.ok ? 'met' : 'NOT met (see the section)']),
     ),
     '',
     ...input.sections.flatMap((s) => [`## ${s.title}`, '', s.body, '']),

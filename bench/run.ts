@@ -52,9 +52,9 @@ const sqs = new SQSClient({ region: process.env.AWS_REGION, endpoint: process.en
 const config = loadConfig()
 const s3 = createS3Client(config)
 
-const sections: (Section & { ok: boolean })[] = []
+const sections: (Section & { ok?: boolean })[] = []
 const failures: string[] = []
-async function section(name: string, fn: () => Promise<Section & { ok: boolean }>): Promise<void> {
+async function section(name: string, fn: () => Promise<Section & { ok?: boolean }>): Promise<void> {
   if (!wants(name)) return
   try {
     sections.push(await fn())

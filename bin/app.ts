@@ -54,16 +54,8 @@ if (!Object.values(RetentionDays).includes(logRetentionDays)) {
 }
 
 // The page's own build (web/build.ts: esbuild and the static files), loaded only when the site is deployed, so that
-// `-c site=false` synthesizes without it.
-async function loadSiteBuild(): Promise<SiteBuild> {
-  const module = new URL('../web/build.ts', import.meta.url).href
-  const { buildSiteSync } = (await import(module).catch((error: unknown) => {
-    throw new Error(`The static site is built by ${module}, which failed to load; -c site=false leaves the site out`, { cause: error })
-  })) as { buildSiteSync?: unknown }
-  if (typeof buildSiteSync !== 'function') throw new Error(`${module} exports no buildSiteSync(outDir) function`)
-  return buildSiteSync as SiteBuild
-}
-const buildSite = context.boolean('site', true) ? await loadSiteBuild() : undefined
+// `-c site=false` synthesizes without loading esbuild.
+const buildSite: SiteBuild | undefined = context.boolean('site', true) ? (await import('../web/build.js')).buildSiteSync : undefined
 
 // No account or region: the stack is environment-agnostic, so synth needs no credentials and no lookups, and
 // the CLI's profile decides where it deploys. (That limits the VPC to two AZs, which is what it uses.)

@@ -242,8 +242,8 @@ export const CLAMD_SCAN_MAX_BYTES = 2047 * 1024 ** 2
 
 /**
  * clamd's MaxScanTime, written into clamd.conf by `scripts/clamd.sh`: past it clamd stops and, with
- * AlertExceedsMax, answers Heuristics.Limits.Exceeded.MaxScanTime. The scanner waits this long for a verdict
- * after the last chunk (beyond its idle timeout): scanning a 1 GiB stream takes clamd about 12 s here.
+ * AlertExceedsMax, answers Heuristics.Limits.Exceeded.MaxScanTime. The scanner waits at most this long for a verdict
+ * after the last chunk, beyond its idle timeout (functions/core/clamav.ts): a 1 GiB stream took clamd about 12 s here.
  */
 export const CLAMD_MAX_SCAN_TIME_MS = 120_000
 
@@ -256,7 +256,10 @@ export function pageContentSecurityPolicy(connectSources: readonly string[]): st
   return [
     "default-src 'none'",
     "script-src 'self'",
+    // Uppy's Dashboard sets element.style properties from script (progress widths, sizes); those are CSSOM
+    // changes, which style-src does not restrict, so no 'unsafe-inline' is needed.
     "style-src 'self'",
+    // blob: for the Dashboard's thumbnails of images picked from disk; data: for the SVG icons in Uppy's CSS.
     "img-src 'self' data: blob:",
     ["connect-src 'self'", ...connectSources].join(' '),
     "base-uri 'none'",

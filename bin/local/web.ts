@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { routes } from '../../lib/routes.js'
+import { pageContentSecurityPolicy } from '../../lib/settings.js'
 import { deps } from '../../functions/core/deps.js'
 import { openApiDocument } from '../../functions/core/openapi.js'
 import { buildSiteSync, SITE_DIR } from '../../web/build.js'
@@ -38,19 +39,8 @@ export function webFallback(options: WebOptions): (req: IncomingMessage, res: Se
   buildSiteSync(siteDir)
   // The files of this build, listed once: nothing outside them can be requested, so no path traversal.
   const pageFiles = new Set(readdirSync(siteDir).filter((name) => !name.endsWith('.tmp')))
-  const csp = [
-    "default-src 'none'",
-    "script-src 'self'",
-    // Uppy's Dashboard sets element.style properties from script (progress widths, sizes); those are CSSOM
-    // changes, which style-src does not restrict, so no 'unsafe-inline' is needed.
-    "style-src 'self'",
-    // blob: for the Dashboard's thumbnails of images picked from disk; data: for the SVG icons in Uppy's CSS.
-    "img-src 'self' data: blob:",
-    `connect-src 'self' ${new URL(options.storageOrigin).origin}`,
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-  ].join('; ')
+  // The deployed site's policy (lib/constructs/site.ts), with the local storage endpoint as the place uploads go.
+  const csp = pageContentSecurityPolicy([new URL(options.storageOrigin).origin])
   const headers = (type: string) => ({
     'content-type': type,
     'cache-control': 'no-cache',

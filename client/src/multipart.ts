@@ -48,7 +48,8 @@ export interface UploadPartsResult {
 const EXPIRED = /Request has expired/
 
 async function sha256Hex(bytes: Uint8Array | Blob): Promise<string> {
-  const buffer = bytes instanceof Blob ? await bytes.arrayBuffer() : bytes
+  // A view over an ArrayBuffer, as the DOM's BufferSource type insists (a Node Buffer may sit on a shared pool).
+  const buffer = bytes instanceof Blob ? await bytes.arrayBuffer() : new Uint8Array(bytes)
   const digest = await globalThis.crypto.subtle.digest('SHA-256', buffer)
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('')
 }
