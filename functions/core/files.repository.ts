@@ -354,18 +354,34 @@ export async function clearHashCheckpoint(db: Db, id: string): Promise<void> {
 export interface ListQuery {
   externalId: string | undefined
   limit: number
-  after: { createdAt: Date; id: string } | undefined
+  after: ListPosition | undefined
 }
 
-export async function listOwnedFiles(db: Db, ownerId: string, query: ListQuery): Promise<FileRecord[]> {
-  let select = db.selectFrom('files').selectAll().where('owner_id', '=', ownerId).where('status', '<>', 'DELETED')
+/**
+ * A file's place in a listing: its `created_at` in whole microseconds since the epoch (as Postgres keeps it: a JS
+ * Date's milliseconds would fall between the files of one batch presign, which share a transaction's `now()`) and
+ * its id.
+ */
+export interface ListPosition {
+  createdAtMicros: bigint
+  id: string
+}
+
+export async function listOwnedFiles(db: Db, ownerId: string, query: ListQuery): Promise<{ file: FileRecord; position: ListPosition }[]> {
+  let select = db
+    .selectFrom('files')
+    .selectAll()
+    .select(sql<string>`(extract(epoch from created_at) * 1000000)::bigint::text`.as('created_at_micros'))
+    .where('owner_id', '=', ownerId)
+    .where('status', '<>', 'DELETED')
   if (query.externalId !== undefined) select = select.where('external_id', '=', query.externalId)
   if (query.after) {
-    const { createdAt, id } = query.after
+    const { createdAtMicros, id } = query.after
+    const createdAt = sql<Date>`timestamptz 'epoch' + ${createdAtMicros.toString()}::bigint * interval '1 microsecond'`
     select = select.where((eb) => eb(eb.refTuple('created_at', 'id'), '<', eb.tuple(createdAt, id)))
   }
   const rows = await select.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(query.limit).execute()
-  return rows.map(toFile)
+  return rows.map(({ created_at_micros, ...row }) => ({ file: toFile(row), position: { createdAtMicros: BigInt(created_at_micros), id: row.id } }))
 }
 
 /** PENDING files whose upload window closed more than `graceSeconds` ago become EXPIRED, each with its `file.expired` event. */

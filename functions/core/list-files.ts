@@ -1,20 +1,15 @@
 import type { Deps } from './deps.js'
-import { type FileRecord, type FileView, toFileView } from './files.js'
-import { listOwnedFiles } from './files.repository.js'
+import { type FileView, toFileView } from './files.js'
+import { listOwnedFiles, type ListPosition } from './files.repository.js'
 import type { ListQuery } from './schemas.js'
 
-interface Cursor {
-  createdAt: Date
-  id: string
-}
-
-const encodeCursor = (file: FileRecord): string => `${file.createdAt.getTime()}.${file.id}`
+const encodeCursor = ({ createdAtMicros, id }: ListPosition): string => `${createdAtMicros}.${id}`
 
 // The schema's pattern admits only what decodes to a position Postgres accepts, so any cursor the
 // document allows is a place in the listing (possibly past its end), never a refusal.
-function decodeCursor(raw: string): Cursor {
+function decodeCursor(raw: string): ListPosition {
   const dot = raw.indexOf('.')
-  return { createdAt: new Date(Number(raw.slice(0, dot))), id: raw.slice(dot + 1).toLowerCase() }
+  return { createdAtMicros: BigInt(raw.slice(0, dot)), id: raw.slice(dot + 1).toLowerCase() }
 }
 
 /** One page of an owner's files, newest first, optionally for one external id. */
@@ -26,5 +21,5 @@ export async function listFiles(deps: Deps, ownerId: string, query: ListQuery): 
   })
   const page = rows.slice(0, query.limit)
   const last = page.at(-1)
-  return { files: page.map(toFileView), next_cursor: rows.length > query.limit && last ? encodeCursor(last) : null }
+  return { files: page.map((r) => toFileView(r.file)), next_cursor: rows.length > query.limit && last ? encodeCursor(last.position) : null }
 }

@@ -143,10 +143,11 @@ export const listQuery = z.object({
     .optional()
     .transform((s) => (s === '' ? undefined : s)),
   limit: z.coerce.number().int().min(1).max(100).default(50),
-  // `<created_at epoch ms>.<file id>`: a keyset position, not a secret; the owner filter still applies.
+  // `<created_at, microseconds since the epoch>.<file id>`: a keyset position, not a secret; the owner filter still
+  // applies. Sixteen digits reach the year 2286.
   cursor: z
     .string()
-    .regex(/^[0-9]{1,15}\.[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a next_cursor from this API')
+    .regex(/^[0-9]{1,16}\.[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a next_cursor from this API')
     .optional(),
 })
 export type ListQuery = z.infer<typeof listQuery>

@@ -110,6 +110,20 @@ describe('listing files', () => {
     expect((await bob.list({ external_id: 'order-9' })).json.files).toHaveLength(1)
   })
 
+  it('pages through the files of one batch presign, which share a creation time, without skipping any', async () => {
+    const batch = await alice.presign({ uploads: Array.from({ length: 7 }, (_, i) => ({ filename: `${i}.csv`, external_id: 'batch-1' })) })
+    const ids: string[] = batch.json.files.map((f: any) => f.file_id)
+    expect(ids).toHaveLength(7)
+    const seen: string[] = []
+    for (let cursor: string | undefined, pages = 0; pages < 10; pages++) {
+      const page = await alice.list({ external_id: 'batch-1', limit: '2', ...(cursor ? { cursor } : {}) })
+      seen.push(...page.json.files.map((f: any) => f.id))
+      cursor = page.json.next_cursor ?? undefined
+      if (!cursor) break
+    }
+    expect([...seen].sort()).toEqual([...ids].sort())
+  })
+
   it('refuses a cursor it did not issue', async () => {
     const res = await alice.list({ cursor: 'bm90LWEtY3Vyc29y' })
     expect(res.status).toBe(400)
