@@ -83,26 +83,31 @@ describe('final-state events, published right after their commit', () => {
   })
 })
 
+/** An UPLOADED file of 4 bytes, inserted as confirm leaves it, then claimed for hashing. */
+async function claimedFile(filename = 'ledger.csv'): Promise<Awaited<ReturnType<typeof claimForSync>>> {
+  const id = randomUUID()
+  await deps()
+    .db.insertInto('files')
+    .values({
+      id,
+      owner_id: 'bus-test',
+      external_id: 'ext-bus',
+      filename,
+      content_type: 'text/csv',
+      object_key: `uploads/bus-test/${id}`,
+      status: 'UPLOADED',
+      file_size: 4,
+      upload_expires_at: new Date(Date.now() + 60_000),
+    })
+    .execute()
+  return claimForSync(deps().db, id, 60)
+}
+
 describe('an eager publish that cannot finish', () => {
   async function syncedFileId(): Promise<string> {
-    const id = randomUUID()
-    await deps()
-      .db.insertInto('files')
-      .values({
-        id,
-        owner_id: 'bus-test',
-        external_id: 'ext-eager',
-        filename: 'eager.csv',
-        content_type: 'text/csv',
-        object_key: `uploads/bus-test/${id}`,
-        status: 'UPLOADED',
-        file_size: 4,
-        upload_expires_at: new Date(Date.now() + 60_000),
-      })
-      .execute()
-    const claim = await claimForSync(deps().db, id, 60)
+    const claim = await claimedFile('eager.csv')
     expect(await markSynced(deps().db, claim!, 'c'.repeat(64))).toBe(true)
-    return id
+    return claim!.id
   }
   const row = async (fileId: string) =>
     deps().db.selectFrom('outbox').select(['published_at', 'attempts', 'last_error']).where('file_id', '=', fileId).executeTakeFirstOrThrow()
@@ -133,25 +138,6 @@ describe('an eager publish that cannot finish', () => {
 })
 
 describe('EventBridge read-back through a rule into a queue', () => {
-  async function claimedFile(): Promise<Awaited<ReturnType<typeof claimForSync>>> {
-    const id = randomUUID()
-    await deps()
-      .db.insertInto('files')
-      .values({
-        id,
-        owner_id: 'bus-test',
-        external_id: 'ext-bus',
-        filename: 'ledger.csv',
-        content_type: 'text/csv',
-        object_key: `uploads/bus-test/${id}`,
-        status: 'UPLOADED',
-        file_size: 4,
-        upload_expires_at: new Date(Date.now() + 60_000),
-      })
-      .execute()
-    return claimForSync(deps().db, id, 60)
-  }
-
   it('carries each relayed event once, as the outbox holds it, and none of a rolled-back transaction', async () => {
     const claims = await Promise.all(Array.from({ length: 12 }, () => claimedFile()))
     for (const claim of claims) expect(await markSynced(deps().db, claim!, 'e'.repeat(64))).toBe(true)
