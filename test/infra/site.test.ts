@@ -152,6 +152,9 @@ describe('the page’s connections', () => {
   ])('lets the page POST and PUT parts to the URLs the functions sign in %s, and call the API there', async (region, urlSuffix) => {
     vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIDEXAMPLE')
     vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'example-secret')
+    // The SDK reads these itself; in a whole `npm test` the other tiers' setup has pointed them at LocalStack.
+    vi.stubEnv('AWS_ENDPOINT_URL', undefined)
+    vi.stubEnv('AWS_ENDPOINT_URL_S3', undefined)
     const config = loadConfig({ ...LAMBDA_ENV, AWS_REGION: region })
     const store = createObjectStore(createS3Client(config), 'uploadpipeline-datafilesbucketb56395fd-1a2b3c4d5e6f')
     const post = await store.presignPost({ key: 'uploads/owner/file', conditions: [], fields: {} }, 60)
