@@ -58,8 +58,9 @@ settings() {
 
 # Writes the wanted config to $1.
 render_config() {
-  local stream_max scan_time
-  read -r stream_max scan_time < <(settings)
+  local values stream_max scan_time
+  values=$(settings)
+  read -r stream_max scan_time <<<"$values"
   stream_max=${CLAMD_STREAM_MAX_LENGTH:-$stream_max}
   # Compared with the running one on every run, so a changed limit or port restarts it. Foreground, and no PidFile:
   # this script supervises the pid and owns its file (clamd rewriting it raced with the script's reads), and
@@ -118,18 +119,27 @@ main() {
   fi
   if ping_clamd 2>/dev/null; then return 0; fi
 
+  local launched=''
   if ! running_pid >/dev/null; then
     mv "$CONF.want" "$CONF"
     log "starting clamd on 127.0.0.1:$PORT (config: $CONF, log: $LOG_FILE)"
     # setsid + nohup: clamd outlives this script and the test run or terminal that started it.
     setsid nohup clamd --foreground --config-file="$CONF" </dev/null >>"$DIR/clamd.out" 2>&1 9>&- &
-    printf '%s\n' "$!" >"$PID_FILE"
+    launched=$!
+    printf '%s\n' "$launched" >"$PID_FILE"
   fi
   local deadline=$((SECONDS + START_TIMEOUT))
   until ping_clamd 2>/dev/null; do
-    if ! running_pid >/dev/null; then
+    # The process just launched is watched by its pid alone: while it execs setsid, nohup and clamd, its
+    # /proc cmdline can read empty, which running_pid would take for an exit.
+    if { [[ -n $launched ]] && ! kill -0 "$launched" 2>/dev/null; } || { [[ -z $launched ]] && ! running_pid >/dev/null; }; then
+      local status='' rc=0
+      if [[ -n $launched ]]; then
+        wait "$launched" || rc=$?
+        status=" with status $rc"
+      fi
       tail -n 20 "$DIR/clamd.out" "$LOG_FILE" >&2 2>/dev/null || true
-      die "clamd exited before answering PING (log: $LOG_FILE)"
+      die "clamd exited$status before answering PING (log: $LOG_FILE)"
     fi
     ((SECONDS < deadline)) || die "clamd did not answer PING within ${START_TIMEOUT}s (log: $LOG_FILE)"
     sleep 0.2
