@@ -169,7 +169,9 @@ describe('webhooks', () => {
     const { id } = await register()
     receiver.statuses = [503, 200]
     await syncedFile()
-    await pumpUntil(() => receiver.received.length >= 2)
+    // The receiver has the retry before its result is recorded: pump until the log holds both attempts.
+    const logged = async () => (await alice.request('GET', `/webhooks/${id}/deliveries`)).json.deliveries.length
+    await pumpUntil(async () => receiver.received.length >= 2 && (await logged()) >= 2)
 
     const [first, second] = receiver.received
     expect(first!.headers['webhook-id']).toBe(second!.headers['webhook-id'])
@@ -228,10 +230,11 @@ describe('webhooks', () => {
     expect((await alice.request('POST', `/webhooks/${id}/enable`)).json).toEqual(enabled.json)
 
     const next = await syncedFile()
-    await pumpUntil(() => receiver.received.length >= 2)
+    const deliveries = async () => (await alice.request('GET', `/webhooks/${id}/deliveries`)).json.deliveries as { status_code: number }[]
+    // The receiver has the request before its result is recorded: pump until the log holds the attempt too.
+    await pumpUntil(async () => receiver.received.length >= 2 && (await deliveries()).length >= 2)
     expect(JSON.parse(receiver.received[1]!.body)).toMatchObject({ type: 'file.synced', data: { file: { id: next } } })
-    const log = (await alice.request('GET', `/webhooks/${id}/deliveries`)).json.deliveries
-    expect(log.map((d: { status_code: number }) => d.status_code)).toEqual([200, 410])
+    expect((await deliveries()).map((d) => d.status_code)).toEqual([200, 410])
   })
 
   it('signs with both secrets during a rotation grace period', async () => {
