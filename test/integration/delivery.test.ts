@@ -79,14 +79,15 @@ describe('the local event source mapping', () => {
     const consumer = await startRuntime({ pollers: 1, schedules: { RelayOutbox: 0, SweepFiles: 0 } })
     try {
       await api.waitForStatus(good.id, ['SYNCED'])
-      // The poison record was received but not deleted: it is in flight until its visibility timeout.
+      // The poison record was received but not deleted: it is in flight until its visibility timeout. The good one
+      // is deleted once the batch returns, a moment after its file is SYNCED: until then the queue holds both.
       let inFlight = '0'
-      for (let i = 0; i < 50 && inFlight === '0'; i++) {
+      for (let i = 0; i < 50 && inFlight !== '1'; i++) {
         const attrs = await sqs.send(
           new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessages'] }),
         )
         inFlight = String(Number(attrs.Attributes!.ApproximateNumberOfMessagesNotVisible) + Number(attrs.Attributes!.ApproximateNumberOfMessages))
-        if (inFlight === '0') await new Promise((r) => setTimeout(r, 100))
+        if (inFlight !== '1') await new Promise((r) => setTimeout(r, 100))
       }
       expect(inFlight).toBe('1')
     } finally {
