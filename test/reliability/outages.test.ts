@@ -13,7 +13,6 @@ import {
   scenarioQueue,
   sleep,
   spawnWorker,
-  tcpProxy,
   throwawayRedis,
   unpublishedCount,
   waitFor,
@@ -21,6 +20,7 @@ import {
   useSharedDeps,
 } from './support/harness.js'
 import { throwawayPostgres } from './support/postgres.js'
+import { tcpProxy } from '../fixtures/tcp-proxy.js'
 import { recordScenario, seconds } from './support/report.js'
 
 const RUNTIME = 'test/reliability/workers/runtime.ts'
@@ -218,7 +218,7 @@ describe('outages of the backing services', () => {
   })
 
   it('9: LocalStack down during confirms: each confirm fails cleanly or commits with its outbox row, and every committed row is published', async () => {
-    const proxy = await tcpProxy(4566)
+    const proxy = await tcpProxy({ host: '127.0.0.1', port: 4566 })
     const queue = await scenarioQueue('localstack-down', 10)
     const proxied = (u: string) => {
       const url = new URL(u)
@@ -235,11 +235,11 @@ describe('outages of the backing services', () => {
       let upAt = 0
       let waitingAtRestore = 0
       const { answers, every: all } = await confirmThroughFault(api, files, async () => {
-        await proxy.cut()
+        await proxy.stop()
         cutAt = Date.now()
         await sleep(4_000)
         waitingAtRestore = await unpublishedCount(shared())
-        await proxy.restore()
+        await proxy.start()
         upAt = Date.now()
       })
       const firstOk = answers.get(files[0]!.id)!.at - upAt
@@ -272,7 +272,7 @@ describe('outages of the backing services', () => {
       })
     } finally {
       await stopChildren()
-      await proxy.close()
+      await proxy.stop()
     }
   })
 })

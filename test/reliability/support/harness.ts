@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { appendFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer, type AddressInfo, type Socket, connect } from 'node:net'
+import { createServer, type AddressInfo, connect } from 'node:net'
 import { createInterface } from 'node:readline'
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { DeleteMessageBatchCommand, PurgeQueueCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs'
@@ -291,44 +291,6 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as AddressInfo
   await new Promise<void>((r) => server.close(() => r()))
   return port
-}
-
-/** A TCP proxy on 127.0.0.1 that can be cut (listener closed, live connections destroyed) and restored. */
-export async function tcpProxy(targetPort: number) {
-  const sockets = new Set<Socket>()
-  const server = createServer((client) => {
-    const upstream = connect(targetPort, '127.0.0.1')
-    sockets.add(client)
-    sockets.add(upstream)
-    const drop = () => {
-      client.destroy()
-      upstream.destroy()
-      sockets.delete(client)
-      sockets.delete(upstream)
-    }
-    client.on('error', drop).on('close', drop)
-    upstream.on('error', drop).on('close', drop)
-    client.pipe(upstream)
-    upstream.pipe(client)
-  })
-  const port = await freePort()
-  const listen = () => new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()))
-  await listen()
-  return {
-    port,
-    async cut() {
-      await new Promise<void>((r) => {
-        server.close(() => r())
-        for (const s of sockets) s.destroy()
-        sockets.clear()
-      })
-    },
-    restore: listen,
-    async close() {
-      for (const s of sockets) s.destroy()
-      if (server.listening) await new Promise<void>((r) => server.close(() => r()))
-    },
-  }
 }
 
 /** A throwaway redis-server on its own port, stopped and started for real. */
