@@ -34,9 +34,9 @@ const finalEvents = async (fileId?: string) => {
   return (await query.orderBy('id').execute()).map((r) => ({ event: r.payload as unknown as FileEvent, publishedAt: r.published_at, attempts: r.attempts }))
 }
 
-const until = async (done: () => boolean, what: string, timeoutMs = 20_000): Promise<void> => {
+const until = async (done: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> => {
   const deadline = Date.now() + timeoutMs
-  while (!done()) {
+  while (!(await done())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 20))
   }
@@ -76,8 +76,10 @@ describe('final-state events, published right after their commit', () => {
 
     // Published by the eager path on its first try, and each delivery made once.
     expect((await finalEvents(post.file_id)).every((e) => e.publishedAt !== null && e.attempts === 0)).toBe(true)
-    const deliveries = await deps().db.selectFrom('webhook_deliveries').select(['event_id', 'status', 'attempts']).execute()
-    expect(deliveries.map((d) => [d.event_id, d.status, d.attempts]).sort()).toEqual(
+    const deliveries = async () => deps().db.selectFrom('webhook_deliveries').select(['event_id', 'status', 'attempts']).execute()
+    // The receiver has each request before the sender's result is recorded.
+    await until(async () => (await deliveries()).every((d) => d.status !== 'PENDING'), 'the delivery results')
+    expect((await deliveries()).map((d) => [d.event_id, d.status, d.attempts]).sort()).toEqual(
       [[synced!.event.id, 'DELIVERED', 1], [deleted!.event.id, 'DELIVERED', 1]].sort(),
     )
   })
